@@ -1,0 +1,129 @@
+// Parallel algorithms, owner computes: each rank works on its share of the
+// copy its node holds, so every element is visited by exactly one rank.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/share.hpp"
+#include "lagoon/mpi.hpp"
+#include "lagoon/runtime.hpp"
+#include "lagoon/shareable.hpp"
+#include "lagoon/shared_array.hpp"
+
+namespace lagoon {
+
+/// This rank's indices of `n` items split over the world (sizes differ by at most one).
+///
+/// **Example**: `for (auto i : lagoon::share(rt, a.size())) a[i] = f(i);`
+[[nodiscard]] inline std::ranges::iota_view<std::size_t, std::size_t> share(const Runtime& rt, std::size_t n) {
+  const auto [begin, end] =
+      detail::share_bounds(n, static_cast<std::size_t>(rt.size()), static_cast<std::size_t>(rt.rank()));
+  return std::views::iota(begin, end);
+}
+
+/// This rank's indices of `n` items split over the ranks of its node: how a node's
+/// ranks fill their node's copy together.
+[[nodiscard]] inline std::ranges::iota_view<std::size_t, std::size_t> node_share(const Runtime& rt, std::size_t n) {
+  const auto [begin, end] =
+      detail::share_bounds(n, static_cast<std::size_t>(rt.node_size()), static_cast<std::size_t>(rt.node_rank()));
+  return std::views::iota(begin, end);
+}
+
+namespace detail {
+
+/// Folds first[0..n) with `op`, in kLanes independent accumulators so the loop runs
+/// at memory bandwidth rather than at the latency of one dependent chain. Like
+/// std::reduce, this requires `op` to be associative and commutative.
+template <class T, class It, class Op>
+std::optional<T> fold_lanes(It first, std::size_t n, Op& op) {
+  constexpr std::size_t kLanes = 8;
+  if (n == 0) return std::nullopt;
+  if (n < 2 * kLanes) {
+    T acc = static_cast<T>(first[0]);
+    for (std::size_t i = 1; i < n; ++i) acc = op(acc, first[i]);
+    return acc;
+  }
+  auto acc = [&]<std::size_t... K>(std::index_sequence<K...>) {
+    return std::array<T, kLanes>{static_cast<T>(first[K])...};
+  }(std::make_index_sequence<kLanes>{});
+  std::size_t i = kLanes;
+  for (; i + kLanes <= n; i += kLanes)
+    for (std::size_t k = 0; k < kLanes; ++k) acc[k] = op(acc[k], first[i + k]);
+  for (; i < n; ++i) acc[0] = op(acc[0], first[i]);
+  for (std::size_t width = kLanes / 2; width > 0; width /= 2)
+    for (std::size_t k = 0; k < width; ++k) acc[k] = op(acc[k], acc[k + width]);
+  return acc[0];
+}
+
+/// Combines every rank's partial (in rank order, so every rank gets the same bits)
+/// after `init`. A rank whose partial threw makes every rank throw its error.
+template <class T, class Op>
+T combine_partials(const Runtime& rt, T init, const std::optional<T>& mine, std::exception_ptr error, Op& op) {
+  static_assert(Shareable<T>, "lagoon::reduce: the result type T must be Shareable (it is sent as raw bytes)");
+  struct Slot {
+    std::array<std::byte, sizeof(T)> value{};
+    unsigned char state = 0;  // 0: nothing, 1: value, 2: error
+  };
+  Slot slot;
+  if (error) {
+    slot.state = 2;
+  } else if (mine) {
+    slot.value = std::bit_cast<std::array<std::byte, sizeof(T)>>(*mine);
+    slot.state = 1;
+  }
+  std::vector<Slot> all(static_cast<std::size_t>(rt.size()));
+  mpi::check(MPI_Allgather(&slot, sizeof(Slot), MPI_BYTE, all.data(), sizeof(Slot), MPI_BYTE, rt.world()),
+             "MPI_Allgather");
+  for (const Slot& s : all)
+    if (s.state == 2) agree_on(rt.world(), error);  // every rank takes part; all throw
+  for (const Slot& s : all)
+    if (s.state == 1) init = op(init, std::bit_cast<T>(s.value));
+  return init;
+}
+
+}  // namespace detail
+
+/// Reduces every element of `array` with `op`, starting from `init`; the result is on
+/// every rank. Each rank folds its share of its node's copy. `op` must be associative
+/// and commutative (as for std::reduce). @note collective over the world
+///
+/// **Example**: `double total = lagoon::reduce(rt, a, 0.0, std::plus<>{});`
+template <class T, class E, class Op>
+[[nodiscard]] T reduce(const Runtime& rt, const SharedArray<E>& array, T init, Op op) {
+  const auto [begin, end] = detail::share_bounds(array.size(), static_cast<std::size_t>(rt.size()),
+                                                 static_cast<std::size_t>(rt.rank()));
+  std::optional<T> mine;
+  std::exception_ptr error;
+  try {
+    mine = detail::fold_lanes<T>(array.data() + begin, end - begin, op);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  return detail::combine_partials(rt, std::move(init), mine, error, op);
+}
+
+/// Calls `f(element)` on this rank's share of the elements, then makes every node's
+/// copy whole again (each node receives the shares the other nodes changed).
+/// @note collective over the world
+///
+/// **Example**: `lagoon::for_each(rt, a, [](double& x) { x = std::sqrt(x); });`
+template <class E, class F>
+void for_each(const Runtime& rt, SharedArray<E>& array, F f) {
+  detail::agree(rt.world(), [&] {
+    E* data = array.data();
+    for (auto i : share(rt, array.size())) f(data[i]);
+  });
+  array.segment().exchange_shares(array.size(), sizeof(E));
+}
+
+}  // namespace lagoon

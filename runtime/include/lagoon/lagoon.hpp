@@ -1,0 +1,11 @@
+// lagoon: node-shared arrays and objects for MPI programs. Include this one header.
+#pragma once
+
+#include "lagoon/algorithms.hpp"
+#include "lagoon/error.hpp"
+#include "lagoon/memory.hpp"
+#include "lagoon/mpi.hpp"
+#include "lagoon/runtime.hpp"
+#include "lagoon/segment.hpp"
+#include "lagoon/shareable.hpp"
+#include "lagoon/shared_array.hpp"

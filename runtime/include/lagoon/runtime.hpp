@@ -1,0 +1,94 @@
+// The Runtime: MPI start-up and shutdown, and the world / node / leader
+// communicators every other lagoon object is built on.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lagoon/mpi.hpp"
+
+namespace lagoon {
+
+namespace detail {
+class Context;
+}
+
+/// Settings from LAGOON_* environment variables. The job-wide ones are read on
+/// world rank 0 and broadcast (mpirun forwards only OMPI_* variables to other nodes).
+struct Settings {
+  /// LAGOON_RANKS_PER_NODE: split each real node into virtual nodes of this many
+  /// consecutive ranks (0: real nodes). Job-wide.
+  int ranks_per_node = 0;
+  /// LAGOON_MAX_MESSAGE_BYTES: the largest single MPI message lagoon sends; larger
+  /// transfers go in chunks. Job-wide. Default 1 GiB, at most INT_MAX.
+  std::size_t max_message_bytes = std::size_t{1} << 30;
+  /// Where this rank's shared windows live: LAGOON_SHM_DIR if it was usable when
+  /// lagoon started MPI, else Open MPI's own choice (/dev/shm on Linux). Per rank.
+  std::string shm_dir;
+  /// Whether `shm_dir` is backed by huge pages (tmpfs mounted huge=..., or hugetlbfs).
+  bool huge_pages = false;
+  /// Why LAGOON_SHM_DIR was not used, when it was set but could not be.
+  std::string shm_note;
+};
+
+/// lagoon on a set of MPI processes. Make one, in `main`, before any other lagoon object.
+///
+/// **Example**:
+///   int main(int argc, char** argv) {
+///     lagoon::Runtime rt(argc, argv);   // MPI_Init unless MPI is already initialized
+///     if (rt.is_node_leader()) std::printf("node %d of %d\n", rt.node(), rt.node_count());
+///   }                                   // MPI_Finalize, if this Runtime initialized MPI
+///
+/// If the Runtime is destroyed while an exception unwinds (an error escaped `main`),
+/// it calls MPI_Abort: a batch job ends instead of hanging in the other ranks.
+class Runtime {
+ public:
+  /// Initializes MPI (MPI_THREAD_MULTIPLE) unless it is already initialized; runs on
+  /// MPI_COMM_WORLD. A program started without mpirun runs as one rank. @note collective
+  Runtime(int& argc, char**& argv);
+  Runtime();
+  /// Runs lagoon on the ranks of `comm` (duplicated); MPI must be initialized and is
+  /// not finalized by this Runtime. @note collective over `comm`
+  explicit Runtime(MPI_Comm comm);
+  /// Frees what is still registered (windows), then the communicators, then finalizes
+  /// MPI if this Runtime initialized it. @note collective
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  Runtime(Runtime&&) = delete;
+  Runtime& operator=(Runtime&&) = delete;
+
+  [[nodiscard]] int rank() const noexcept;        ///< in the world
+  [[nodiscard]] int size() const noexcept;        ///< of the world
+  [[nodiscard]] int node() const noexcept;        ///< this rank's node index, 0..node_count()-1
+  [[nodiscard]] int node_count() const noexcept;  ///< number of (virtual) nodes
+  [[nodiscard]] int node_rank() const noexcept;   ///< rank within the node
+  [[nodiscard]] int node_size() const noexcept;   ///< ranks on this node
+  [[nodiscard]] bool is_node_leader() const noexcept { return node_rank() == 0; }
+  /// The node index of world rank `world_rank`.
+  [[nodiscard]] int node_of(int world_rank) const;
+  /// The world rank of node `node_index`'s leader.
+  [[nodiscard]] int leader_of(int node_index) const;
+
+  [[nodiscard]] const mpi::Comm& world() const noexcept;
+  [[nodiscard]] const mpi::NodeComm& node_comm() const noexcept;
+  /// Node leaders only (rank = node index); MPI_COMM_NULL on the other ranks.
+  [[nodiscard]] const mpi::Comm& leader_comm() const noexcept;
+  [[nodiscard]] const Settings& settings() const noexcept;
+
+  /// MPI_Barrier over the world. @note collective
+  void barrier() const;
+
+  /// The shared state that arrays keep alive (and check) after the Runtime is gone.
+  [[nodiscard]] const std::shared_ptr<detail::Context>& context() const noexcept { return ctx_; }
+
+ private:
+  std::shared_ptr<detail::Context> ctx_;
+  int uncaught_at_start_ = 0;
+};
+
+}  // namespace lagoon

@@ -1,0 +1,142 @@
+// SharedArray<T>: an N-d array with one copy per node, in a shared window that
+// every rank of the node reads and writes in place.
+#pragma once
+
+#include <climits>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/type_name.hpp"
+#include "lagoon/error.hpp"
+#include "lagoon/runtime.hpp"
+#include "lagoon/segment.hpp"
+#include "lagoon/shareable.hpp"
+
+namespace lagoon {
+
+/// An N-d, row-major array of T, zero-filled, one copy per node.
+///
+/// Visibility: a write by one rank is seen by the other ranks of its node after
+/// `fence()`, and by the other nodes after `publish(root)`.
+///
+/// **Example**:
+///   lagoon::SharedArray<double> a(rt, {1000, 3});   // collective; 24 kB per node
+///   for (auto i : lagoon::node_share(rt, 1000)) a(i, 0) = 1.0;
+///   a.fence();                                       // every rank of the node sees column 0
+///   a.publish(0);                                    // every node holds rank 0's node's copy
+template <class T>
+class SharedArray {
+  static_assert(Shareable<T>,
+                "lagoon::SharedArray<T> needs a Shareable T (trivially copyable, holding no pointer): its bytes "
+                "are shared between processes, where a pointer means nothing. For a type that owns memory "
+                "(std::string, std::vector, a struct holding one), use the serialized path: lagoon::ObjectStore "
+                "(put/get by reference) or lagoon::SharedMap.");
+
+ public:
+  using value_type = T;
+
+  /// @note collective over the world; throws (on every rank) ShapeError for an empty
+  /// shape, an element count that overflows, or shapes that differ between ranks, and
+  /// OutOfMemory when a node lacks the memory.
+  SharedArray(const Runtime& rt, std::initializer_list<std::size_t> shape)
+      : SharedArray(rt, std::span<const std::size_t>(shape.begin(), shape.size())) {}
+  SharedArray(const Runtime& rt, std::span<const std::size_t> shape)
+      : shape_(shape.begin(), shape.end()),
+        size_(agreed_size(rt, shape_)),
+        segment_(rt, size_ * sizeof(T), alignof(T) > 64 ? alignof(T) : 64, describe(shape_)),
+        data_(reinterpret_cast<T*>(segment_.data())) {}
+  SharedArray(const Runtime& rt, const std::vector<std::size_t>& shape)
+      : SharedArray(rt, std::span<const std::size_t>(shape)) {}
+
+  [[nodiscard]] const std::vector<std::size_t>& shape() const noexcept { return shape_; }
+  [[nodiscard]] std::size_t ndim() const noexcept { return shape_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t bytes() const noexcept { return size_ * sizeof(T); }
+
+  /// The node's copy. Throws RuntimeFinalized after the Runtime is gone.
+  [[nodiscard]] T* data() {
+    segment_.check_alive();
+    return data_;
+  }
+  [[nodiscard]] const T* data() const {
+    segment_.check_alive();
+    return data_;
+  }
+  [[nodiscard]] std::span<T> span() { return {data(), size_}; }
+  [[nodiscard]] std::span<const T> span() const { return {data(), size_}; }
+
+  /// Row-major element access, one index per dimension; unchecked.
+  template <std::integral... I>
+  [[nodiscard]] T& operator()(I... index) noexcept {
+    return data_[flat(index...)];
+  }
+  template <std::integral... I>
+  [[nodiscard]] const T& operator()(I... index) const noexcept {
+    return data_[flat(index...)];
+  }
+  /// Element `i` of the flattened array; unchecked.
+  [[nodiscard]] T& operator[](std::size_t i) noexcept { return data_[i]; }
+  [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+  /// Writes by any rank of the node before fence() are seen by all its ranks after.
+  /// @note collective over the node
+  void fence() const { segment_.fence(); }
+  /// Every node's copy becomes world rank `root`'s node's copy. Throws InvalidArgument
+  /// (on every rank) for a root out of range or roots that differ between ranks.
+  /// @note collective over the world
+  void publish(int root) const { segment_.publish(root); }
+
+  /// The shared block under the array (for algorithms and advanced use).
+  [[nodiscard]] const Segment& segment() const noexcept { return segment_; }
+
+ private:
+  template <class... I>
+  std::size_t flat(I... index) const noexcept {
+    std::size_t offset = 0;
+    std::size_t dim = 0;
+    ((offset = offset * shape_[dim++] + static_cast<std::size_t>(index)), ...);
+    return offset;
+  }
+
+  static std::string describe(const std::vector<std::size_t>& shape) {
+    std::string text = "lagoon::SharedArray<" + std::string(detail::type_name<T>()) + "> of shape {";
+    for (std::size_t d = 0; d < shape.size(); ++d) text += (d ? ", " : "") + std::to_string(shape[d]);
+    return text + "}";
+  }
+
+  /// The element count, checked on every rank and agreed on by all of them.
+  static std::size_t agreed_size(const Runtime& rt, const std::vector<std::size_t>& shape) {
+    std::size_t count = 1;
+    const detail::SameOnAllRanks same{
+        detail::fingerprint(shape.data(), shape.size() * sizeof(std::size_t), shape.size()), ErrorKind::shape,
+        describe(shape) + ": every rank must pass the same shape"};
+    detail::agree(
+        rt.world(),
+        [&] {
+          if (shape.empty()) throw ShapeError(describe(shape) + ": a shape needs at least one dimension" + detail::on_rank());
+          const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T);
+          for (std::size_t extent : shape) {
+            if (extent != 0 && count > limit / extent)
+              throw ShapeError(describe(shape) + ": the element count overflows (more than " + std::to_string(limit) +
+                               " elements of " + std::to_string(sizeof(T)) + " bytes)" + detail::on_rank());
+            count *= extent;
+          }
+        },
+        &same);
+    return count;
+  }
+
+  std::vector<std::size_t> shape_;
+  std::size_t size_ = 0;
+  Segment segment_;
+  T* data_ = nullptr;
+};
+
+}  // namespace lagoon

@@ -1,0 +1,87 @@
+// Unit tests without MPI: the share split, fingerprints, the Shareable
+// concept's verdicts, byte formatting, memory accounting.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <lagoon/detail/agree.hpp>
+#include <lagoon/detail/share.hpp>
+#include <lagoon/detail/type_name.hpp>
+#include <lagoon/memory.hpp>
+#include <lagoon/shareable.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Plain {
+  double x;
+  int y;
+};
+struct WithPointer {
+  double x;
+  double* p;
+};
+BOOST_DESCRIBE_STRUCT(WithPointer, (), (x, p))
+struct Nested {
+  Plain inner;
+  std::array<float, 3> v;
+};
+
+static_assert(lagoon::Shareable<double>);
+static_assert(lagoon::Shareable<Plain>);
+static_assert(lagoon::Shareable<Nested>);
+static_assert(lagoon::Shareable<std::array<int, 4>>);
+static_assert(!lagoon::Shareable<std::string>);
+static_assert(!lagoon::Shareable<std::vector<int>>);
+static_assert(!lagoon::Shareable<int*>);
+static_assert(!lagoon::Shareable<const char*>);
+static_assert(!lagoon::Shareable<int* [3]>);
+static_assert(!lagoon::Shareable<std::array<void*, 2>>);
+static_assert(!lagoon::Shareable<WithPointer>, "a described member that is a pointer is caught");
+static_assert(!lagoon::Shareable<int&>);
+
+TEST(Share, SplitsEvenlyAndCoversAll) {
+  for (std::size_t n : {0, 1, 5, 64, 1001}) {
+    for (std::size_t parts : {1, 2, 3, 7, 16}) {
+      std::size_t next = 0;
+      for (std::size_t p = 0; p < parts; ++p) {
+        const auto [begin, end] = lagoon::detail::share_bounds(n, parts, p);
+        EXPECT_EQ(begin, next);
+        EXPECT_LE(end - begin, n / parts + 1);
+        EXPECT_GE(end - begin, n / parts);
+        next = end;
+      }
+      EXPECT_EQ(next, n);
+    }
+  }
+}
+
+TEST(Fingerprint, DiffersForDifferentShapes) {
+  const std::size_t a[] = {10, 20};
+  const std::size_t b[] = {20, 10};
+  EXPECT_NE(lagoon::detail::fingerprint(a, sizeof a), lagoon::detail::fingerprint(b, sizeof b));
+  EXPECT_EQ(lagoon::detail::fingerprint(a, sizeof a), lagoon::detail::fingerprint(a, sizeof a));
+}
+
+TEST(TypeName, IsReadable) {
+  EXPECT_EQ(lagoon::detail::type_name<double>(), "double");
+  EXPECT_NE(lagoon::detail::type_name<Plain>().find("Plain"), std::string_view::npos);
+}
+
+TEST(Memory, FormatsBytes) {
+  EXPECT_EQ(lagoon::format_bytes(512), "512 B");
+  EXPECT_EQ(lagoon::format_bytes(1536.0 * 1024 * 1024), "1.50 GiB");
+  EXPECT_EQ(lagoon::format_bytes(100.0 * 1024 * 1024 * 1024 * 1024), "100.00 TiB");
+}
+
+TEST(Memory, ReadsThisProcess) {
+  const auto before = lagoon::memory_usage();
+  EXPECT_GT(before.rss, 0u);
+  EXPECT_GT(before.pss, 0u);
+  std::vector<char> block(64 << 20, 1);
+  const auto after = lagoon::memory_usage();
+  EXPECT_GE(after.rss, before.rss + (60u << 20));
+  EXPECT_GT(lagoon::available_memory(), 0u);
+}
+
+}  // namespace
