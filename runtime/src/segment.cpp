@@ -57,7 +57,8 @@ void populate(std::byte* begin, std::byte* end, const detail::Context& ctx, cons
   }
   throw OutOfMemory(what + ": populating " + format_bytes(static_cast<double>(length)) + " of shared memory in " +
                     ctx.settings.shm_dir + " on node " + std::to_string(ctx.node_index) + " failed (" +
-                    std::strerror(errno) + "): the node is out of memory" + detail::on_rank());
+                    std::strerror(errno) + "): the node is out of memory, or " + ctx.settings.shm_dir + " is full" +
+                    detail::on_rank());
 }
 
 }  // namespace

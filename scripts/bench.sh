@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up lagoon and runs the benchmarks side by side, writing the output to
+# results/bench-<host>.txt:  bash scripts/bench.sh   (LAGOON_BENCH_BYTES=1.5e9 by default)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$here/setup.sh"
+cd "$here/.."
+mkdir -p results
+out="results/bench-$(hostname).txt"
+ranks="${LAGOON_RANKS:-$(nproc)}"
+run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false; }
+{
+  echo "lagoon benchmarks on $(hostname): $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(date -u +%F)"
+  run -np "$ranks" build/benchmarks/bench_reduce
+  echo; echo "### build/benchmarks/bench_limit (no MPI)"; build/benchmarks/bench_limit --benchmark_color=false
+  run -np "$ranks" build/benchmarks/bench_create
+  (source "$here/huge_pages.sh"; trap lagoon_huge_pages_release EXIT;
+   [ -n "${LAGOON_SHM_DIR:-}" ] && run -np "$ranks" build/benchmarks/bench_create || true)
+  LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_publish
+  LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_publish
+} 2>&1 | tee "$out"
+echo "written: $out"

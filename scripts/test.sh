@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up lagoon and runs the whole test suite (CTest; about a minute on 2 cores).
+#   bash scripts/test.sh [extra ctest arguments]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$here/setup.sh"
+cd "$here/../build"
+ctest --output-on-failure "$@"
