@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_main.hpp"
+#include "team.hpp"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -48,15 +49,9 @@ void create_private(benchmark::State& state, int advice) {
       const double start = MPI_Wtime();
       void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       madvise(p, bytes, advice);
-      const std::size_t pages = (bytes + 4095) / 4096;
-      std::vector<std::thread> team;
-      for (std::size_t t = 0; t < threads; ++t) {
-        team.emplace_back([&, t] {
-          const auto [lo, hi] = lagoon::detail::share_bounds(pages, threads, t);
-          madvise(static_cast<char*>(p) + lo * 4096, (hi - lo) * 4096, MADV_POPULATE_WRITE);
-        });
-      }
-      for (auto& member : team) member.join();
+      lagoon::bench::in_parallel(threads, (bytes + 4095) / 4096, [&](std::size_t, std::size_t lo, std::size_t hi) {
+        madvise(static_cast<char*>(p) + lo * 4096, (hi - lo) * 4096, MADV_POPULATE_WRITE);
+      });
       elapsed = MPI_Wtime() - start;
       munmap(p, bytes);
     }

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "team.hpp"
+
 namespace {
 
 std::size_t elements() {
@@ -23,15 +25,7 @@ void BM_reduce_limit_threads(benchmark::State& state) {
   const auto threads = static_cast<std::size_t>(state.range(0));
   std::unique_ptr<double[]> x(new double[n]);
   std::vector<double> partial(threads);
-  auto in_parallel = [&](auto body) {
-    std::vector<std::thread> team;
-    for (std::size_t t = 0; t < threads; ++t)
-      team.emplace_back([&, t] {
-        const auto [begin, end] = lagoon::detail::share_bounds(n, threads, t);
-        body(t, begin, end);
-      });
-    for (auto& member : team) member.join();
-  };
+  auto in_parallel = [&](auto body) { lagoon::bench::in_parallel(threads, n, body); };
   in_parallel([&](std::size_t, std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) x[i] = static_cast<double>(i % 1024);
   });

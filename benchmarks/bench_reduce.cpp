@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_main.hpp"
+#include "team.hpp"
 
 namespace {
 
@@ -47,15 +48,7 @@ void BM_reduce_private_threads(benchmark::State& state) {
   // Uninitialized, then first-touched by the threads that will read it (as lagoon's
   // ranks first-touch their shares), so each thread's pages sit near its core.
   std::unique_ptr<double[]> x(root ? new double[n] : nullptr);
-  auto in_parallel = [&](auto body) {
-    std::vector<std::thread> team;
-    for (std::size_t t = 0; t < threads; ++t)
-      team.emplace_back([&, t] {
-        const auto [begin, end] = lagoon::detail::share_bounds(n, threads, t);
-        body(t, begin, end);
-      });
-    for (auto& member : team) member.join();
-  };
+  auto in_parallel = [&](auto body) { lagoon::bench::in_parallel(threads, n, body); };
   if (root) {
     lagoon::bench::AllCores unbound;
     in_parallel([&](std::size_t, std::size_t begin, std::size_t end) {
