@@ -74,6 +74,42 @@ long long parse_setting(const char* name, long long low, long long high) {
   return value;
 }
 
+/// What an exception says, for the last words of a rank.
+std::string describe_exception(const std::exception_ptr& error) {
+  if (!error) return "no active exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
+/// Ends the whole job from this rank: after a message naming the rank and the error,
+/// MPI_Abort (every launcher, srun too, then stops every rank).
+[[noreturn]] void abort_job(MPI_Comm comm, const char* why, const std::string& what) {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "lagoon: %s on world rank %d (%s); calling MPI_Abort so that the job ends instead of hanging\n",
+               why, rank, what.c_str());
+  std::fflush(stderr);
+  MPI_Abort(comm, 1);
+  std::abort();
+}
+
+/// An exception that nothing catches calls std::terminate without unwinding the stack
+/// (so ~Runtime never runs): end the job from here instead of leaving the others waiting.
+[[noreturn]] void terminate_job() {
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized)
+    abort_job(MPI_COMM_WORLD, "uncaught exception", describe_exception(std::current_exception()));
+  std::abort();
+}
+
 void init_mpi(int* argc, char*** argv, bool& owns, std::string& note) {
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
@@ -155,6 +191,7 @@ void Context::remove(SegmentState* segment) noexcept {
 }  // namespace detail
 
 Runtime::Runtime(int& argc, char**& argv) : uncaught_at_start_(std::uncaught_exceptions()) {
+  previous_terminate_ = std::set_terminate(terminate_job);
   bool owns = false;
   std::string note;
   init_mpi(&argc, &argv, owns, note);
@@ -162,6 +199,7 @@ Runtime::Runtime(int& argc, char**& argv) : uncaught_at_start_(std::uncaught_exc
 }
 
 Runtime::Runtime() : uncaught_at_start_(std::uncaught_exceptions()) {
+  previous_terminate_ = std::set_terminate(terminate_job);
   bool owns = false;
   std::string note;
   init_mpi(nullptr, nullptr, owns, note);
@@ -172,19 +210,16 @@ Runtime::Runtime(MPI_Comm comm) : uncaught_at_start_(std::uncaught_exceptions())
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (!initialized) throw InvalidArgument("lagoon::Runtime(MPI_Comm): MPI is not initialized");
+  previous_terminate_ = std::set_terminate(terminate_job);
   ctx_ = std::make_shared<detail::Context>(comm, false, std::string());
 }
 
 Runtime::~Runtime() {
-  if (std::uncaught_exceptions() > uncaught_at_start_ && !ctx_->finalized()) {
-    std::fprintf(stderr,
-                 "lagoon: an exception is leaving the scope of lagoon::Runtime on world rank %d; "
-                 "calling MPI_Abort so that the job ends instead of hanging\n",
-                 ctx_->world.rank());
-    std::fflush(stderr);
-    MPI_Abort(ctx_->world.is_null() ? MPI_COMM_WORLD : ctx_->world.get(), 1);
-  }
+  if (std::uncaught_exceptions() > uncaught_at_start_ && !ctx_->finalized())
+    abort_job(ctx_->world.is_null() ? MPI_COMM_WORLD : ctx_->world.get(),
+              "an exception is leaving the scope of lagoon::Runtime", "the error is on its way up the stack");
   ctx_->shutdown();
+  std::set_terminate(previous_terminate_);
 }
 
 int Runtime::rank() const noexcept { return ctx_->world.rank(); }

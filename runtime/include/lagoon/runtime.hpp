@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,8 +44,9 @@ struct Settings {
 ///     if (rt.is_node_leader()) std::printf("node %d of %d\n", rt.node(), rt.node_count());
 ///   }                                   // MPI_Finalize, if this Runtime initialized MPI
 ///
-/// If the Runtime is destroyed while an exception unwinds (an error escaped `main`),
-/// it calls MPI_Abort: a batch job ends instead of hanging in the other ranks.
+/// Fail-stop: an exception that nothing catches (std::terminate, which installs while a
+/// Runtime lives), or a Runtime destroyed while an exception unwinds, ends the whole job
+/// with MPI_Abort and a message naming the rank: a batch job ends instead of hanging.
 class Runtime {
  public:
   /// Initializes MPI (MPI_THREAD_MULTIPLE) unless it is already initialized; runs on
@@ -89,6 +91,7 @@ class Runtime {
  private:
   std::shared_ptr<detail::Context> ctx_;
   int uncaught_at_start_ = 0;
+  std::terminate_handler previous_terminate_ = nullptr;
 };
 
 }  // namespace lagoon

@@ -1,0 +1,100 @@
+// What lagoon asks of MPI, counted through the profiling interface (PMPI): element
+// access and fences send no data, and publish() moves bytes leader to leader only,
+// once per node, in chunks of at most max_message_bytes.
+#include <mpi.h>
+
+#include <atomic>
+
+#include "support.hpp"
+
+namespace {
+std::atomic<long> bcasts{0};
+std::atomic<long> bcast_bytes{0};
+std::atomic<long> data_calls{0};  // point-to-point and collective calls that move data
+}  // namespace
+
+// Interposed MPI calls: counted here, then passed to Open MPI's PMPI entry points.
+extern "C" {
+int MPI_Bcast(void* buffer, int count, MPI_Datatype type, int root, MPI_Comm comm) {
+  int size = 0;
+  PMPI_Type_size(type, &size);
+  ++bcasts;
+  ++data_calls;
+  bcast_bytes += static_cast<long>(count) * size;
+  return PMPI_Bcast(buffer, count, type, root, comm);
+}
+int MPI_Send(const void* buffer, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {
+  ++data_calls;
+  return PMPI_Send(buffer, count, type, dest, tag, comm);
+}
+int MPI_Recv(void* buffer, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
+  ++data_calls;
+  return PMPI_Recv(buffer, count, type, source, tag, comm, status);
+}
+int MPI_Allgather(const void* send, int send_count, MPI_Datatype send_type, void* recv, int recv_count,
+                  MPI_Datatype recv_type, MPI_Comm comm) {
+  ++data_calls;
+  return PMPI_Allgather(send, send_count, send_type, recv, recv_count, recv_type, comm);
+}
+}
+
+namespace {
+
+using lagoon::testing::runtime;
+
+class TrafficTest : public lagoon::testing::MpiTest {
+ protected:
+  void SetUp() override {
+    bcasts = 0;
+    bcast_bytes = 0;
+    data_calls = 0;
+  }
+};
+
+TEST_F(TrafficTest, ElementAccessAndFenceMoveNoData) {
+  auto& rt = runtime();
+  lagoon::SharedArray<double> a(rt, {1000});
+  SetUp();  // count from here
+  for (auto i : lagoon::node_share(rt, a.size())) a[i] = 1.0;
+  a.fence();
+  double sum = 0;
+  for (double x : a.span()) sum += x;
+  EXPECT_EQ(sum, 1000.0);
+  EXPECT_EQ(data_calls.load(), 0) << "reading and writing the node's copy must not call MPI";
+}
+
+TEST_F(TrafficTest, PublishGoesLeaderToLeaderOncePerNode) {
+  auto& rt = runtime();
+  const std::size_t bytes = (std::size_t{3} << 20) + 5;
+  lagoon::SharedArray<std::byte> a(rt, {bytes});
+  SetUp();
+  a.publish(0);
+  const std::size_t chunk = rt.settings().max_message_bytes;
+  const long chunks = static_cast<long>((bytes + chunk - 1) / chunk);
+  if (rt.node_count() == 1) {
+    EXPECT_EQ(bcasts.load(), 0) << "one node: publish is a fence";
+  } else if (rt.is_node_leader()) {
+    EXPECT_EQ(bcasts.load(), chunks);
+    EXPECT_EQ(bcast_bytes.load(), static_cast<long>(bytes)) << "the array crosses once, whole";
+  } else {
+    EXPECT_EQ(bcast_bytes.load(), 0) << "a rank that is not a leader moves no array bytes";
+  }
+}
+
+TEST_F(TrafficTest, ForEachSendsEachNodesSharesOnce) {
+  auto& rt = runtime();
+  const std::size_t n = 100000;
+  lagoon::SharedArray<std::int32_t> a(rt, {n});
+  SetUp();
+  lagoon::for_each(rt, a, [](std::int32_t& x) { x = 1; });
+  if (rt.node_count() == 1) {
+    EXPECT_EQ(bcasts.load(), 0);
+  } else if (rt.is_node_leader()) {
+    // Every element's bytes go out from (or come in to) each leader once: the whole array.
+    EXPECT_EQ(bcast_bytes.load(), static_cast<long>(n * sizeof(std::int32_t)));
+  } else {
+    EXPECT_EQ(bcast_bytes.load(), 0);
+  }
+}
+
+}  // namespace
