@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(build-essential cmake libopenmpi-dev openmpi-bin libboost1.81-dev
+packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libboost1.81-dev
           libboost-serialization1.81-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -114,7 +114,9 @@ template <class T, class E, class Op>
 
 /// Calls `f(element)` on this rank's share of the elements, then makes every node's
 /// copy whole again (each node receives the shares the other nodes changed).
-/// @note collective over the world
+/// If `f` throws on any rank, every rank throws that error and the elements already
+/// visited keep their new values (as with std::for_each); the copies of other nodes
+/// are then not updated. @note collective over the world
 ///
 /// **Example**: `lagoon::for_each(rt, a, [](double& x) { x = std::sqrt(x); });`
 template <class E, class F>

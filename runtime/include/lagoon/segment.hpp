@@ -34,6 +34,7 @@ class Segment {
   /// @note collective over the node
   ~Segment();
   Segment(Segment&&) noexcept;
+  /// Frees this segment's own window first. @note collective over the node
   Segment& operator=(Segment&&) noexcept;
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
