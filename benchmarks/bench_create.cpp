@@ -21,7 +21,7 @@ namespace {
 using lagoon::bench::runtime;
 
 constexpr int kIterations = 3;
-constexpr int kRepetitions = 5;
+void runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, kIterations); }
 
 void BM_create_shared_array(benchmark::State& state) {
   auto& rt = runtime();
@@ -64,12 +64,9 @@ void create_private(benchmark::State& state, int advice) {
 void BM_create_private_huge_pages(benchmark::State& state) { create_private(state, MADV_HUGEPAGE); }
 void BM_create_private_4k_pages(benchmark::State& state) { create_private(state, MADV_NOHUGEPAGE); }
 
-BENCHMARK(BM_create_shared_array)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_create_private_huge_pages)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_create_private_4k_pages)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_create_shared_array)->Apply(runs);
+BENCHMARK(BM_create_private_huge_pages)->Apply(runs);
+BENCHMARK(BM_create_private_4k_pages)->Apply(runs);
 
 const bool registered = [] {
   lagoon::bench::compare("BM_create_shared_array", "BM_create_private_huge_pages",

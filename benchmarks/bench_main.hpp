@@ -38,6 +38,13 @@ class AllCores {
   std::vector<unsigned char> saved_;
 };
 
+/// The run settings of every MPI benchmark: manual (slowest-rank) time, a fixed
+/// iteration count (all ranks must run the same collectives), 5 repetitions
+/// reported as aggregates, milliseconds. Use as `BENCHMARK(f)->Apply(...)`.
+inline void slowest_rank_runs(benchmark::internal::Benchmark* b, int iterations) {
+  b->UseManualTime()->Iterations(iterations)->Repetitions(5)->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+}
+
 /// Asks for "label: <a> / <b> = ratio" (median times) after the run; `target`
 /// says what the ratio should be, in words.
 void compare(std::string a, std::string b, std::string label, std::string target);

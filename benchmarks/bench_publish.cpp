@@ -10,7 +10,7 @@ namespace {
 using lagoon::bench::runtime;
 
 constexpr int kIterations = 5;
-constexpr int kRepetitions = 5;
+void runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, kIterations); }
 
 std::size_t publish_bytes() { return std::min<std::size_t>(lagoon::bench::big_bytes(), std::size_t{512} << 20); }
 
@@ -67,12 +67,9 @@ void BM_bcast_leaders_window(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 
-BENCHMARK(BM_publish)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_bcast_leaders)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_bcast_leaders_window)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_publish)->Apply(runs);
+BENCHMARK(BM_bcast_leaders)->Apply(runs);
+BENCHMARK(BM_bcast_leaders_window)->Apply(runs);
 
 const bool registered = [] {
   lagoon::bench::compare("BM_publish", "BM_bcast_leaders", "publish 512 MiB / MPI_Bcast among leaders, private buffers",

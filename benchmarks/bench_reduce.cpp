@@ -17,7 +17,7 @@ namespace {
 using lagoon::bench::runtime;
 
 constexpr int kIterations = 10;
-constexpr int kRepetitions = 5;
+void runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, kIterations); }
 
 void BM_reduce_lagoon(benchmark::State& state) {
   auto& rt = runtime();
@@ -79,10 +79,8 @@ void BM_reduce_private_threads(benchmark::State& state) {
   state.counters["threads"] = static_cast<double>(threads);
 }
 
-BENCHMARK(BM_reduce_lagoon)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_reduce_private_threads)->UseManualTime()->Iterations(kIterations)->Repetitions(kRepetitions)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_reduce_lagoon)->Apply(runs);
+BENCHMARK(BM_reduce_private_threads)->Apply(runs);
 
 const bool registered = [] {
   lagoon::bench::compare("BM_reduce_lagoon", "BM_reduce_private_threads",
