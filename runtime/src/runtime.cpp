@@ -191,27 +191,30 @@ void Context::remove(SegmentState* segment) noexcept {
 }  // namespace detail
 
 Runtime::Runtime(int& argc, char**& argv) : uncaught_at_start_(std::uncaught_exceptions()) {
-  previous_terminate_ = std::set_terminate(terminate_job);
   bool owns = false;
   std::string note;
   init_mpi(&argc, &argv, owns, note);
-  ctx_ = std::make_shared<detail::Context>(MPI_COMM_WORLD, owns, std::move(note));
+  start(MPI_COMM_WORLD, owns, std::move(note));
 }
 
 Runtime::Runtime() : uncaught_at_start_(std::uncaught_exceptions()) {
-  previous_terminate_ = std::set_terminate(terminate_job);
   bool owns = false;
   std::string note;
   init_mpi(nullptr, nullptr, owns, note);
-  ctx_ = std::make_shared<detail::Context>(MPI_COMM_WORLD, owns, std::move(note));
+  start(MPI_COMM_WORLD, owns, std::move(note));
 }
 
 Runtime::Runtime(MPI_Comm comm) : uncaught_at_start_(std::uncaught_exceptions()) {
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (!initialized) throw InvalidArgument("lagoon::Runtime(MPI_Comm): MPI is not initialized");
+  start(comm, false, std::string());
+}
+
+void Runtime::start(MPI_Comm comm, bool owns_mpi, std::string shm_note) {
+  ctx_ = std::make_shared<detail::Context>(comm, owns_mpi, std::move(shm_note));
+  // Last: a constructor that threw installs nothing (no destructor would restore it).
   previous_terminate_ = std::set_terminate(terminate_job);
-  ctx_ = std::make_shared<detail::Context>(comm, false, std::string());
 }
 
 Runtime::~Runtime() {

@@ -1,6 +1,7 @@
 // Runtime: the world, node and leader communicators, the rank-to-node map,
 // virtual nodes, adoption of a communicator, and settings read once.
 #include <cstdlib>
+#include <exception>
 #include <numeric>
 #include <vector>
 
@@ -105,7 +106,11 @@ TEST_F(RuntimeTest, BadSettingThrowsOnEveryRank) {
   const char* old = std::getenv("LAGOON_RANKS_PER_NODE");
   const std::string saved = old ? old : "";
   if (rt.rank() == 0) setenv("LAGOON_RANKS_PER_NODE", "zero", 1);  // read on world rank 0 only
+  const std::terminate_handler mine = +[] { std::abort(); };
+  const std::terminate_handler previous = std::set_terminate(mine);
   EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { lagoon::Runtime bad(rt.world()); }, "LAGOON_RANKS_PER_NODE=zero"));
+  EXPECT_EQ(std::get_terminate(), mine) << "a Runtime that failed to start must leave the terminate handler alone";
+  std::set_terminate(previous);
   if (saved.empty())
     unsetenv("LAGOON_RANKS_PER_NODE");
   else

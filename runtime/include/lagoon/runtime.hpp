@@ -89,6 +89,9 @@ class Runtime {
   [[nodiscard]] const std::shared_ptr<detail::Context>& context() const noexcept { return ctx_; }
 
  private:
+  /// Builds the communicators, then installs the fail-stop terminate handler.
+  void start(MPI_Comm comm, bool owns_mpi, std::string shm_note);
+
   std::shared_ptr<detail::Context> ctx_;
   int uncaught_at_start_ = 0;
   std::terminate_handler previous_terminate_ = nullptr;
