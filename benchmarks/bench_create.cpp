@@ -4,10 +4,7 @@
 // huge-page tmpfs and once without (scripts/bench.sh does both).
 #include <sys/mman.h>
 
-#include <cstring>
 #include <optional>
-#include <thread>
-#include <vector>
 
 #include "bench_main.hpp"
 #include "team.hpp"

@@ -1,5 +1,6 @@
 // publish() between nodes beside MPI_Bcast of the same bytes among the node
-// leaders (from private buffers): what lagoon's fences and bookkeeping cost.
+// leaders, from private buffers (a plain MPI program) and from shared segments
+// (the same memory publish() moves: what is left is lagoon's own overhead).
 // Needs two or more (virtual) nodes: LAGOON_RANKS_PER_NODE=k under mpirun.
 #include <vector>
 
@@ -30,41 +31,36 @@ void BM_publish(benchmark::State& state) {
   state.counters["nodes"] = rt.node_count();
 }
 
-void BM_bcast_leaders(benchmark::State& state) {
+/// Times the leaders' broadcast of `data`; the other ranks of each node wait in a
+/// sleeping barrier until their leader is done.
+void time_leader_bcast(benchmark::State& state, std::byte* data, std::size_t bytes) {
   auto& rt = runtime();
-  const std::size_t bytes = publish_bytes();
-  std::vector<std::byte> buffer(rt.is_node_leader() ? bytes : 0);
-  for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<std::byte>(i * 31 + rt.node());
   for (auto _ : state) {
     rt.barrier();
     const double start = MPI_Wtime();
-    if (rt.is_node_leader())
-      lagoon::mpi::bcast_bytes(buffer.data(), bytes, 0, rt.leader_comm(), rt.settings().max_message_bytes);
-    else
-      lagoon::bench::idle_barrier(rt.node_comm());
-    if (rt.is_node_leader()) lagoon::bench::idle_barrier(rt.node_comm());
+    if (rt.is_node_leader()) lagoon::mpi::bcast_bytes(data, bytes, 0, rt.leader_comm(), rt.settings().max_message_bytes);
+    lagoon::bench::idle_barrier(rt.node_comm());
     lagoon::bench::report_slowest(state, MPI_Wtime() - start);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
   state.counters["nodes"] = rt.node_count();
 }
 
-/// The same broadcast from a shared segment (the memory publish() moves): what is
-/// left of the difference to BM_publish is lagoon's own work (fences, agreement).
+void BM_bcast_leaders(benchmark::State& state) {
+  auto& rt = runtime();
+  const std::size_t bytes = publish_bytes();
+  std::vector<std::byte> buffer(rt.is_node_leader() ? bytes : 0);
+  for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<std::byte>(i * 31 + rt.node());
+  time_leader_bcast(state, buffer.data(), bytes);
+}
+
 void BM_bcast_leaders_window(benchmark::State& state) {
   auto& rt = runtime();
   const std::size_t bytes = publish_bytes();
   lagoon::Segment window(rt, bytes);
   for (auto i : lagoon::node_share(rt, bytes)) window.data()[i] = static_cast<std::byte>(i * 31 + rt.node());
   window.fence();
-  for (auto _ : state) {
-    rt.barrier();
-    const double start = MPI_Wtime();
-    if (rt.is_node_leader())
-      lagoon::mpi::bcast_bytes(window.data(), bytes, 0, rt.leader_comm(), rt.settings().max_message_bytes);
-    lagoon::bench::report_slowest(state, MPI_Wtime() - start);
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  time_leader_bcast(state, window.data(), bytes);
 }
 
 BENCHMARK(BM_publish)->Apply(runs);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what lagoon needs from Debian 12 (as root, or through sudo) and builds
-# it in build/ (Release). Sourced or run by demo.sh, test.sh and bench.sh.
+# it in build/ (Release). Run by demo.sh, test.sh and bench.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

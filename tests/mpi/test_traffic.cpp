@@ -11,6 +11,12 @@ namespace {
 std::atomic<long> bcasts{0};
 std::atomic<long> bcast_bytes{0};
 std::atomic<long> data_calls{0};  // point-to-point and collective calls that move data
+
+void reset_counts() {
+  bcasts = 0;
+  bcast_bytes = 0;
+  data_calls = 0;
+}
 }  // namespace
 
 // Interposed MPI calls: counted here, then passed to Open MPI's PMPI entry points.
@@ -44,17 +50,13 @@ using lagoon::testing::runtime;
 
 class TrafficTest : public lagoon::testing::MpiTest {
  protected:
-  void SetUp() override {
-    bcasts = 0;
-    bcast_bytes = 0;
-    data_calls = 0;
-  }
+  void SetUp() override { reset_counts(); }
 };
 
 TEST_F(TrafficTest, ElementAccessAndFenceMoveNoData) {
   auto& rt = runtime();
   lagoon::SharedArray<double> a(rt, {1000});
-  SetUp();  // count from here
+  reset_counts();  // count from here
   for (auto i : lagoon::node_share(rt, a.size())) a[i] = 1.0;
   a.fence();
   double sum = 0;
@@ -67,7 +69,7 @@ TEST_F(TrafficTest, PublishGoesLeaderToLeaderOncePerNode) {
   auto& rt = runtime();
   const std::size_t bytes = (std::size_t{3} << 20) + 5;
   lagoon::SharedArray<std::byte> a(rt, {bytes});
-  SetUp();
+  reset_counts();
   a.publish(0);
   const std::size_t chunk = rt.settings().max_message_bytes;
   const long chunks = static_cast<long>((bytes + chunk - 1) / chunk);
@@ -85,7 +87,7 @@ TEST_F(TrafficTest, ForEachSendsEachNodesSharesOnce) {
   auto& rt = runtime();
   const std::size_t n = 100000;
   lagoon::SharedArray<std::int32_t> a(rt, {n});
-  SetUp();
+  reset_counts();
   lagoon::for_each(rt, a, [](std::int32_t& x) { x = 1; });
   if (rt.node_count() == 1) {
     EXPECT_EQ(bcasts.load(), 0);
