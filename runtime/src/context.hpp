@@ -2,6 +2,8 @@
 // of live segments, which outlive the Runtime object only as far as they must.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 namespace lagoon::detail {
 
 class SegmentState;
+class Transport;
 
 class Context {
  public:
@@ -20,7 +23,8 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  /// Frees the registered segments (newest first), the communicators, then MPI if owned.
+  /// Stops the transport, frees the registered segments (newest first), the
+  /// communicators, then MPI if owned. @note collective
   void shutdown() noexcept;
   /// Throws RuntimeFinalized, naming `what`, once shutdown() has run.
   void check_alive(const char* what) const;
@@ -28,6 +32,13 @@ class Context {
 
   void add(SegmentState* segment) { segments_.push_back(segment); }
   void remove(SegmentState* segment) noexcept;
+
+  /// The cross-node transport, started by the first caller on a job of more than one
+  /// node; null on one node (nothing crosses a node there). @note collective the first time
+  Transport* transport();
+  /// An id for a new object served by the transport: the same on every rank, since
+  /// objects are made collectively, in the same order.
+  [[nodiscard]] std::uint32_t next_object_id() noexcept { return ++objects_; }
 
   mpi::Comm world;
   mpi::NodeComm node;
@@ -42,6 +53,8 @@ class Context {
   bool owns_mpi_ = false;
   bool finalized_ = false;
   std::vector<SegmentState*> segments_;
+  std::unique_ptr<Transport> transport_;
+  std::uint32_t objects_ = 0;
 };
 
 }  // namespace lagoon::detail

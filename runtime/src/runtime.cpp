@@ -16,6 +16,7 @@
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/error.hpp"
 #include "segment_state.hpp"
+#include "transport.hpp"
 
 namespace lagoon {
 namespace {
@@ -161,6 +162,9 @@ Context::~Context() { shutdown(); }
 
 void Context::shutdown() noexcept {
   if (finalized_) return;
+  // The service threads read the windows: they stop first.
+  if (transport_) transport_->stop();
+  transport_.reset();
   // Every rank registered the same segments in the same order (constructors are
   // collective), so freeing them newest first keeps the node collectives matched.
   while (!segments_.empty()) {
@@ -177,6 +181,12 @@ void Context::shutdown() noexcept {
 void Context::check_alive(const char* what) const {
   if (finalized_)
     throw RuntimeFinalized(std::string(what) + ": used after its lagoon::Runtime was destroyed (MPI is finalized)");
+}
+
+Transport* Context::transport() {
+  check_alive("lagoon::Runtime's transport");
+  if (!transport_ && node_count > 1) transport_ = std::make_unique<Transport>(*this);
+  return transport_.get();
 }
 
 void Context::remove(SegmentState* segment) noexcept {

@@ -15,6 +15,7 @@
 
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/share.hpp"
+#include "lagoon/global_array.hpp"
 #include "lagoon/mpi.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/shareable.hpp"
@@ -112,6 +113,23 @@ template <class T, class E, class Op>
   return detail::combine_partials(rt, std::move(init), mine, error, op);
 }
 
+/// Reduces every element of a GlobalArray: each rank folds its share of the rows its
+/// node holds, so each element is read once, on its owner node. @note collective over the world
+template <class T, class E, class Op>
+[[nodiscard]] T reduce(const Runtime& rt, const GlobalArray<E>& array, T init, Op op) {
+  const auto local = array.local();
+  const auto [begin, end] = detail::share_bounds(local.size(), static_cast<std::size_t>(rt.node_size()),
+                                                 static_cast<std::size_t>(rt.node_rank()));
+  std::optional<T> mine;
+  std::exception_ptr error;
+  try {
+    mine = detail::fold_lanes<T>(local.data() + begin, end - begin, op);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  return detail::combine_partials(rt, std::move(init), mine, error, op);
+}
+
 /// Calls `f(element)` on this rank's share of the elements, then makes every node's
 /// copy whole again (each node receives the shares the other nodes changed).
 /// If `f` throws on any rank, every rank throws that error and the elements already
@@ -126,6 +144,18 @@ void for_each(const Runtime& rt, SharedArray<E>& array, F f) {
     for (auto i : share(rt, array.size())) f(data[i]);
   });
   array.segment().exchange_shares(array.size(), sizeof(E));
+}
+
+/// Calls `f(element)` on every element of a GlobalArray, once, on its owner node: each
+/// rank visits its share of the rows its node holds. The new values are visible to
+/// every rank (local() and get) when it returns. @note collective over the world
+template <class E, class F>
+void for_each(const Runtime& rt, GlobalArray<E>& array, F f) {
+  detail::agree(rt.world(), [&] {
+    const auto local = array.local();
+    for (auto i : node_share(rt, local.size())) f(local[i]);
+  });
+  array.segment().fence();
 }
 
 }  // namespace lagoon

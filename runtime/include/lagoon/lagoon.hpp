@@ -3,6 +3,7 @@
 
 #include "lagoon/algorithms.hpp"
 #include "lagoon/error.hpp"
+#include "lagoon/global_array.hpp"
 #include "lagoon/memory.hpp"
 #include "lagoon/mpi.hpp"
 #include "lagoon/runtime.hpp"

@@ -1,0 +1,121 @@
+// GlobalArray<T>: one N-d array partitioned over the nodes in blocks of rows; any
+// rank reads and writes any rows, and a busy owner never delays a reader.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <ranges>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lagoon/detail/global_core.hpp"
+#include "lagoon/detail/type_name.hpp"
+#include "lagoon/runtime.hpp"
+#include "lagoon/shareable.hpp"
+
+namespace lagoon {
+
+/// An N-d, row-major array of T whose rows are split in balanced blocks over the
+/// nodes (like lagoon::share splits items over ranks). Each node holds its block once,
+/// in a shared window that its ranks read and write in place (`local()`); `get`, `put`
+/// and `accumulate` reach any rows, wherever they live.
+///
+/// - Rows on this rank's node are plain copies in shared memory: no MPI call.
+/// - Rows on another node travel as MPI messages between this rank and the other
+///   node's service thread, straight between the window and your buffer (no
+///   staging copy), so they complete while the owner's ranks compute.
+/// - `get` returns when the rows are in `out`. `put` and `accumulate` return when `in`
+///   may be reused; they are complete and visible everywhere after `fence()`.
+/// - `accumulate` adds element-wise, each element atomically: concurrent
+///   accumulates from any ranks on any nodes lose no update.
+///
+/// **Example**:
+///   lagoon::GlobalArray<double> g(rt, {1'000'000, 4});    // collective; 32 MB over all nodes
+///   for (double& x : g.local()) x = 1.0;                   // this node's rows, in place
+///   g.fence();
+///   std::vector<double> row(4);
+///   g.get(999'999, 1'000'000, row);                        // the last row, wherever it lives
+template <class T>
+class GlobalArray {
+  static_assert(Shareable<T>,
+                "lagoon::GlobalArray<T> needs a Shareable T (trivially copyable, holding no pointer): its bytes "
+                "travel between processes and nodes, where a pointer means nothing. For a type that owns memory, "
+                "use the serialized path: lagoon::ObjectStore (put/get by reference) or lagoon::SharedMap.");
+
+ public:
+  using value_type = T;
+
+  /// Zero-filled. @note collective over the world; throws (on every rank) ShapeError for
+  /// an empty shape, an element count that overflows, or shapes that differ between
+  /// ranks, and OutOfMemory when a node lacks the memory for its block.
+  GlobalArray(const Runtime& rt, std::initializer_list<std::size_t> shape)
+      : GlobalArray(rt, std::span<const std::size_t>(shape.begin(), shape.size())) {}
+  GlobalArray(const Runtime& rt, const std::vector<std::size_t>& shape)
+      : GlobalArray(rt, std::span<const std::size_t>(shape)) {}
+  GlobalArray(const Runtime& rt, std::span<const std::size_t> shape)
+      : core_(std::make_unique<detail::GlobalCore>(rt, shape, sizeof(T), alignof(T) > 64 ? alignof(T) : 64,
+                                                   detail::element_kind<T>(), describe(shape))) {}
+
+  [[nodiscard]] const std::vector<std::size_t>& shape() const noexcept { return core_->shape(); }
+  [[nodiscard]] std::size_t ndim() const noexcept { return core_->shape().size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return core_->rows() * core_->row_elements(); }
+  [[nodiscard]] std::size_t bytes() const noexcept { return size() * sizeof(T); }
+  /// Elements per row (the product of the dimensions after the first).
+  [[nodiscard]] std::size_t row_size() const noexcept { return core_->row_elements(); }
+
+  /// The rows this rank's node holds.
+  [[nodiscard]] std::ranges::iota_view<std::size_t, std::size_t> local_rows() const noexcept {
+    return std::views::iota(core_->local_begin(), core_->local_end());
+  }
+  /// The rows node `node` holds.
+  [[nodiscard]] std::ranges::iota_view<std::size_t, std::size_t> rows_of(int node) const noexcept {
+    return std::views::iota(core_->first_row(node), core_->first_row(node + 1));
+  }
+  /// This node's rows, in place in shared memory: every rank of the node sees the same
+  /// elements. Throws RuntimeFinalized after the Runtime is gone.
+  [[nodiscard]] std::span<T> local() {
+    return {reinterpret_cast<T*>(core_->local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
+  }
+  [[nodiscard]] std::span<const T> local() const {
+    return {reinterpret_cast<const T*>(core_->local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
+  }
+  /// The node that holds `row`; throws ShapeError for a row out of range.
+  [[nodiscard]] int owner_node(std::size_t row) const { return core_->owner_node(row); }
+
+  /// Copies rows [row_begin, row_end) into `out`, which must hold exactly that many
+  /// elements (ShapeError otherwise, and for rows out of range: nothing is read).
+  void get(std::size_t row_begin, std::size_t row_end, std::span<T> out) const {
+    core_->get(row_begin, row_end, reinterpret_cast<std::byte*>(out.data()), out.size());
+  }
+  /// Writes `in` over rows [row_begin, row_end); checked like get, nothing is written
+  /// unless every check passes.
+  void put(std::size_t row_begin, std::size_t row_end, std::span<const T> in) {
+    core_->put(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
+  }
+  /// Adds `in` to rows [row_begin, row_end), element by element, each atomically.
+  /// T must be an arithmetic type (integers, float, double).
+  void accumulate(std::size_t row_begin, std::size_t row_end, std::span<const T> in)
+    requires(detail::element_kind<T>() != detail::ElementKind::none)
+  {
+    core_->accumulate(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
+  }
+  /// Completes every put and accumulate of every rank and makes all writes (remote,
+  /// and local ones in `local()`) visible to every rank. @note collective over the world
+  void fence() const { core_->fence(); }
+
+  /// The shared block under this node's rows (for algorithms and advanced use).
+  [[nodiscard]] const Segment& segment() const noexcept { return core_->segment(); }
+
+ private:
+  static std::string describe(std::span<const std::size_t> shape) {
+    std::string text = "lagoon::GlobalArray<" + std::string(detail::type_name<T>()) + "> of shape {";
+    for (std::size_t d = 0; d < shape.size(); ++d) text += (d ? ", " : "") + std::to_string(shape[d]);
+    return text + "}";
+  }
+
+  std::unique_ptr<detail::GlobalCore> core_;
+};
+
+}  // namespace lagoon

@@ -1,0 +1,313 @@
+// GlobalArray's core: the block distribution over nodes, range checks, the local
+// path (plain copies in the node's window) and the remote path (the transport).
+#include "lagoon/detail/global_core.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <limits>
+
+#include "context.hpp"
+#include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/share.hpp"
+#include "lagoon/error.hpp"
+#include "transport.hpp"
+
+namespace lagoon::detail {
+namespace {
+
+template <class T>
+void add_as(std::byte* dst, const std::byte* src, std::size_t bytes) {
+  auto* target = reinterpret_cast<T*>(dst);
+  const std::size_t n = bytes / sizeof(T);
+  for (std::size_t i = 0; i < n; ++i) {
+    T value;
+    std::memcpy(&value, src + i * sizeof(T), sizeof(T));
+    std::atomic_ref<T>(target[i]).fetch_add(value, std::memory_order_relaxed);
+  }
+}
+
+std::size_t element_bytes_of(ElementKind kind) {
+  switch (kind) {
+    case ElementKind::i8: case ElementKind::u8: return 1;
+    case ElementKind::i16: case ElementKind::u16: return 2;
+    case ElementKind::i32: case ElementKind::u32: case ElementKind::f32: return 4;
+    case ElementKind::i64: case ElementKind::u64: case ElementKind::f64: return 8;
+    case ElementKind::none: break;
+  }
+  return 0;
+}
+
+std::string rows_text(std::size_t begin, std::size_t end) {
+  return "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+}
+
+}  // namespace
+
+void add_elements(ElementKind kind, std::byte* dst, const std::byte* src, std::size_t bytes) {
+  switch (kind) {
+    case ElementKind::i8: return add_as<std::int8_t>(dst, src, bytes);
+    case ElementKind::i16: return add_as<std::int16_t>(dst, src, bytes);
+    case ElementKind::i32: return add_as<std::int32_t>(dst, src, bytes);
+    case ElementKind::i64: return add_as<std::int64_t>(dst, src, bytes);
+    case ElementKind::u8: return add_as<std::uint8_t>(dst, src, bytes);
+    case ElementKind::u16: return add_as<std::uint16_t>(dst, src, bytes);
+    case ElementKind::u32: return add_as<std::uint32_t>(dst, src, bytes);
+    case ElementKind::u64: return add_as<std::uint64_t>(dst, src, bytes);
+    case ElementKind::f32: return add_as<float>(dst, src, bytes);
+    case ElementKind::f64: return add_as<double>(dst, src, bytes);
+    case ElementKind::none: break;
+  }
+  throw InvalidArgument("lagoon: accumulate of an element type that cannot be added atomically" + on_rank());
+}
+
+/// What a GlobalCore owns; answers the other nodes' requests for this node's block.
+class GlobalState final : public Handler {
+ public:
+  void serve(const Request& request, Transport& transport) override {
+    const Header& h = request.header;
+    const std::size_t block = segment.bytes();
+    if (h.offset > block || h.bytes > block - h.offset)
+      throw Error(what + ": a request for bytes [" + std::to_string(h.offset) + ", " +
+                  std::to_string(h.offset + h.bytes) + ") of node " + std::to_string(ctx->node_index) +
+                  "'s block of " + std::to_string(block) + " bytes");
+    std::byte* at = segment.data() + h.offset;
+    switch (h.op) {
+      case Op::get:
+        transport.reply(request, {at, h.bytes});
+        return;
+      case Op::put:
+        transport.receive_payload(request, std::span<std::byte>(at, h.bytes));
+        return;
+      case Op::accumulate:
+        if (static_cast<ElementKind>(h.kind) != kind || h.bytes % element_bytes != 0)
+          throw Error(what + ": an accumulate of another element type");
+        transport.receive_payload(request, [&](std::size_t offset, std::span<const std::byte> piece) {
+          add_elements(kind, at + offset, piece.data(), piece.size());
+        });
+        return;
+      default:
+        throw Error(what + ": an unknown request (" + std::to_string(static_cast<std::uint32_t>(h.op)) + ")");
+    }
+  }
+
+  std::shared_ptr<Context> ctx;
+  std::vector<std::size_t> shape;
+  std::size_t rows = 0;
+  std::size_t row_elements = 1;
+  std::size_t element_bytes = 0;
+  std::size_t row_bytes = 0;
+  ElementKind kind = ElementKind::none;
+  std::string what;
+  std::vector<std::size_t> first_row;  // node_count + 1 entries
+  Segment segment;
+  Transport* transport = nullptr;
+  std::uint32_t id = 0;
+};
+
+namespace {
+
+/// The row count of each element row and the element count, checked and agreed on.
+std::size_t agreed_row_elements(const Runtime& rt, std::span<const std::size_t> shape, std::size_t element_bytes,
+                                const std::string& what) {
+  const SameOnAllRanks same{fingerprint(shape.data(), shape.size_bytes(), shape.size()), ErrorKind::shape,
+                            what + ": every rank must pass the same shape"};
+  std::size_t per_row = 1;
+  agree(
+      rt.world(),
+      [&] {
+        if (shape.empty()) throw ShapeError(what + ": a shape needs at least one dimension" + on_rank());
+        const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / element_bytes;
+        std::size_t count = shape[0];
+        for (std::size_t d = 1; d < shape.size(); ++d) {
+          if (shape[d] != 0 && count > limit / shape[d])
+            throw ShapeError(what + ": the element count overflows (more than " + std::to_string(limit) +
+                             " elements of " + std::to_string(element_bytes) + " bytes)" + on_rank());
+          count *= shape[d];
+          per_row *= shape[d];
+        }
+      },
+      &same);
+  return per_row;
+}
+
+}  // namespace
+
+GlobalCore::GlobalCore(const Runtime& rt, std::span<const std::size_t> shape, std::size_t element_bytes,
+                       std::size_t alignment, ElementKind kind, std::string what)
+    : state_(std::make_unique<GlobalState>()) {
+  auto& s = *state_;
+  s.ctx = rt.context();
+  s.ctx->check_alive(what.c_str());
+  s.shape.assign(shape.begin(), shape.end());
+  s.row_elements = agreed_row_elements(rt, shape, element_bytes, what);
+  s.rows = shape[0];
+  s.element_bytes = element_bytes;
+  s.row_bytes = s.row_elements * element_bytes;
+  s.kind = kind;
+  s.what = std::move(what);
+  const auto nodes = static_cast<std::size_t>(rt.node_count());
+  for (std::size_t n = 0; n < nodes; ++n) s.first_row.push_back(share_bounds(s.rows, nodes, n).first);
+  s.first_row.push_back(s.rows);
+  const auto me = static_cast<std::size_t>(rt.node());
+  s.segment = Segment(rt, (s.first_row[me + 1] - s.first_row[me]) * s.row_bytes, alignment, s.what);
+  s.transport = s.ctx->transport();
+  s.id = s.ctx->next_object_id();
+  if (s.transport) {
+    s.transport->add(s.id, &s);
+    s.ctx->world.barrier();  // no rank sends a request before every node can answer it
+  }
+}
+
+GlobalCore::~GlobalCore() {
+  if (!state_) return;
+  auto& s = *state_;
+  if (s.transport && !s.ctx->finalized()) {
+    // No rank may still have a request for this block in flight when it goes.
+    try {
+      s.transport->flush();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
+    }
+    try {
+      s.ctx->world.barrier();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
+    }
+    s.transport->remove(s.id);
+  }
+}
+
+const std::vector<std::size_t>& GlobalCore::shape() const noexcept { return state_->shape; }
+std::size_t GlobalCore::rows() const noexcept { return state_->rows; }
+std::size_t GlobalCore::row_elements() const noexcept { return state_->row_elements; }
+std::size_t GlobalCore::first_row(int node) const noexcept { return state_->first_row[static_cast<std::size_t>(node)]; }
+std::size_t GlobalCore::local_begin() const noexcept { return first_row(state_->ctx->node_index); }
+std::size_t GlobalCore::local_end() const noexcept { return first_row(state_->ctx->node_index + 1); }
+const Segment& GlobalCore::segment() const noexcept { return state_->segment; }
+const std::string& GlobalCore::what() const noexcept { return state_->what; }
+
+std::byte* GlobalCore::local_data() const {
+  state_->segment.check_alive();
+  return state_->segment.data();
+}
+
+int GlobalCore::owner_node(std::size_t row) const {
+  const auto& s = *state_;
+  if (row >= s.rows)
+    throw ShapeError(s.what + ".owner_node(" + std::to_string(row) + "): the array has " + std::to_string(s.rows) +
+                     " rows" + on_rank());
+  const auto it = std::upper_bound(s.first_row.begin(), s.first_row.end(), row);
+  return static_cast<int>(it - s.first_row.begin()) - 1;
+}
+
+namespace {
+
+/// Checks a range and its buffer before anything moves, then calls `part(node, begin,
+/// end)` for each owner's piece of [row_begin, row_end), in node order.
+template <class F>
+void for_each_owner(const GlobalState& s, const char* call, std::size_t row_begin, std::size_t row_end,
+                    std::size_t elements, F&& part) {
+  s.segment.check_alive();
+  if (row_begin > row_end || row_end > s.rows)
+    throw ShapeError(s.what + "." + call + "(" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
+                     "): " + rows_text(row_begin, row_end) + " are not a range of the array's " +
+                     std::to_string(s.rows) + " rows" + on_rank());
+  const std::size_t expected = (row_end - row_begin) * s.row_elements;
+  if (elements != expected)
+    throw ShapeError(s.what + "." + call + "(" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
+                     "): the buffer holds " + std::to_string(elements) + " elements; " +
+                     rows_text(row_begin, row_end) + " of " + std::to_string(s.row_elements) + " elements are " +
+                     std::to_string(expected) + on_rank());
+  if (row_begin == row_end) return;
+  const auto nodes = static_cast<int>(s.first_row.size()) - 1;
+  for (int n = 0; n < nodes; ++n) {
+    const std::size_t b = std::max(row_begin, s.first_row[static_cast<std::size_t>(n)]);
+    const std::size_t e = std::min(row_end, s.first_row[static_cast<std::size_t>(n) + 1]);
+    if (b < e) part(n, b, e);
+  }
+}
+
+}  // namespace
+
+void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out, std::size_t out_elements) const {
+  const auto& s = *state_;
+  std::vector<Transport::Reply> replies;
+  std::exception_ptr error;
+  try {
+    for_each_owner(s, "get", row_begin, row_end, out_elements, [&](int node, std::size_t b, std::size_t e) {
+      std::byte* into = out + (b - row_begin) * s.row_bytes;
+      const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
+      const std::size_t bytes = (e - b) * s.row_bytes;
+      if (node == s.ctx->node_index) {
+        std::memcpy(into, s.segment.data() + offset, bytes);
+        return;
+      }
+      Header header{Op::get, s.id};
+      header.offset = offset;
+      replies.emplace_back();
+      s.transport->start_get(node, header, {into, bytes}, replies.back(),
+                             s.what + ".get(" + std::to_string(row_begin) + ", " + std::to_string(row_end) + ")");
+    });
+  } catch (...) {
+    error = std::current_exception();
+  }
+  // Every posted receive completes before `out` is handed back, even after an error.
+  for (auto& reply : replies) {
+    try {
+      s.transport->finish_get(reply);
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+void GlobalCore::put(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements) {
+  const auto& s = *state_;
+  for_each_owner(s, "put", row_begin, row_end, in_elements, [&](int node, std::size_t b, std::size_t e) {
+    const std::byte* from = in + (b - row_begin) * s.row_bytes;
+    const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
+    const std::size_t bytes = (e - b) * s.row_bytes;
+    if (node == s.ctx->node_index) {
+      std::memcpy(s.segment.data() + offset, from, bytes);
+      return;
+    }
+    Header header{Op::put, s.id};
+    header.offset = offset;
+    s.transport->send_one_way(node, header, {from, bytes});
+  });
+}
+
+void GlobalCore::accumulate(std::size_t row_begin, std::size_t row_end, const std::byte* in,
+                            std::size_t in_elements) {
+  const auto& s = *state_;
+  if (s.kind == ElementKind::none || element_bytes_of(s.kind) != s.element_bytes)
+    throw InvalidArgument(s.what + ".accumulate: the element type cannot be added atomically" + on_rank());
+  for_each_owner(s, "accumulate", row_begin, row_end, in_elements, [&](int node, std::size_t b, std::size_t e) {
+    const std::byte* from = in + (b - row_begin) * s.row_bytes;
+    const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
+    const std::size_t bytes = (e - b) * s.row_bytes;
+    if (node == s.ctx->node_index) {
+      add_elements(s.kind, s.segment.data() + offset, from, bytes);
+      return;
+    }
+    Header header{Op::accumulate, s.id};
+    header.kind = static_cast<std::uint32_t>(s.kind);
+    header.offset = offset;
+    s.transport->send_one_way(node, header, {from, bytes});
+  });
+}
+
+void GlobalCore::fence() const {
+  const auto& s = *state_;
+  s.segment.check_alive();
+  agree(s.ctx->world, [&] {
+    if (s.transport) s.transport->flush();
+  });
+  s.segment.fence();
+}
+
+}  // namespace lagoon::detail

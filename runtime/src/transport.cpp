@@ -1,0 +1,323 @@
+// The cross-node transport: the service thread's loop (probe, back off, dispatch)
+// and the client side of get, one-way requests and flush. Design: transport.hpp.
+#include "transport.hpp"
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "context.hpp"
+#include "lagoon/detail/agree.hpp"
+#include "lagoon/error.hpp"
+
+namespace lagoon::detail {
+namespace {
+
+constexpr int kRequestTag = 1;
+constexpr int kFirstReplyTag = 16;
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/// The service's wait when no request came: yield while requests are frequent, then
+/// sleep, longer as the quiet lasts (MPI offers no blocking wait that does not spin).
+void back_off(Clock::duration quiet) {
+  if (quiet < 200us)
+    sched_yield();
+  else if (quiet < 20ms)
+    std::this_thread::sleep_for(50us);
+  else
+    std::this_thread::sleep_for(1ms);
+}
+
+/// A failure on the service thread that must not be swallowed: end the job.
+[[noreturn]] void abort_from_service(MPI_Comm comm, const char* what) {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "lagoon: the transport service on world rank %d failed (%s); calling MPI_Abort\n", rank, what);
+  std::fflush(stderr);
+  MPI_Abort(comm, 1);
+  std::abort();
+}
+
+}  // namespace
+
+Transport::Transport(Context& ctx) : ctx_(ctx) {
+  agree(ctx.world, [] {
+    int provided = MPI_THREAD_SINGLE;
+    mpi::check(MPI_Query_thread(&provided), "MPI_Query_thread");
+    if (provided < MPI_THREAD_MULTIPLE)
+      throw InvalidArgument(
+          "lagoon: objects spread over several nodes need MPI_THREAD_MULTIPLE (each node leader runs a service "
+          "thread), but MPI was initialized with a lower thread level: initialize MPI with MPI_Init_thread(..., "
+          "MPI_THREAD_MULTIPLE, ...) or let lagoon::Runtime(argc, argv) do it" + on_rank());
+  });
+  comm_ = mpi::Comm::duplicate(ctx.world);
+  chunk_ = ctx.settings.max_message_bytes;
+  // Whole elements in every payload piece (accumulate adds them piece by piece).
+  payload_chunk_ = std::max<std::size_t>(std::min<std::size_t>(chunk_, 4u << 20) / 8 * 8, 8);
+  void* value = nullptr;
+  int found = 0;
+  mpi::check(MPI_Comm_get_attr(comm_, MPI_TAG_UB, &value, &found), "MPI_Comm_get_attr");
+  if (found) tag_ub_ = *static_cast<int*>(value);
+  unflushed_.assign(static_cast<std::size_t>(ctx.node_count), 0);
+  if (ctx.node.rank() == 0) service_ = std::thread([this] { serve_loop(); });
+}
+
+Transport::~Transport() { stop(); }
+
+void Transport::stop() noexcept {
+  if (stopped_) return;
+  stopped_ = true;
+  try {
+    try {
+      flush();
+    } catch (const Error& e) {
+      // One-way requests that failed and nobody fenced: say so, the job goes on ending.
+      std::fprintf(stderr, "lagoon: at shutdown: %s\n", e.what());
+    }
+    comm_.barrier();  // after this no rank sends another request
+    if (service_.joinable()) {
+      const Header stop{Op::stop};
+      mpi::check(MPI_Send(&stop, sizeof stop, MPI_BYTE, comm_.rank(), kRequestTag, comm_), "MPI_Send");
+      service_.join();
+    }
+    comm_.free();
+  } catch (const std::exception& e) {
+    abort_from_service(MPI_COMM_WORLD, e.what());
+  }
+}
+
+void Transport::add(std::uint32_t id, Handler* handler) {
+  const std::lock_guard lock(handlers_mutex_);
+  handlers_[id] = handler;
+}
+
+void Transport::remove(std::uint32_t id) noexcept {
+  const std::lock_guard lock(handlers_mutex_);
+  handlers_.erase(id);
+}
+
+int Transport::service_rank(int node) const { return ctx_.leader_of_node.at(static_cast<std::size_t>(node)); }
+
+int Transport::next_tag() noexcept {
+  const auto span = static_cast<std::uint32_t>(tag_ub_ - kFirstReplyTag);
+  return kFirstReplyTag + static_cast<int>(tag_counter_.fetch_add(1, std::memory_order_relaxed) % span);
+}
+
+// ---- client side ----
+
+void Transport::start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string what) {
+  header.op = Op::get;
+  header.bytes = into.size();
+  header.reply_tag = next_tag();
+  reply.into = into;
+  reply.node = node;
+  reply.what = std::move(what);
+  const int service = service_rank(node);
+  for (std::size_t done = 0; done < into.size(); done += chunk_) {
+    const auto n = static_cast<int>(std::min(chunk_, into.size() - done));
+    reply.requests.push_back(MPI_REQUEST_NULL);
+    mpi::check(MPI_Irecv(into.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_, &reply.requests.back()),
+               "MPI_Irecv");
+  }
+  mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+}
+
+void Transport::finish_get(Reply& reply) {
+  if (reply.requests.empty()) return;
+  MPI_Status status;
+  mpi::check(MPI_Wait(&reply.requests.front(), &status), "MPI_Wait");
+  int count = 0;
+  mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  if (count == 0) {
+    // The service could not answer: the other receives will never match.
+    for (std::size_t i = 1; i < reply.requests.size(); ++i) {
+      MPI_Cancel(&reply.requests[i]);
+      MPI_Wait(&reply.requests[i], MPI_STATUS_IGNORE);
+    }
+    reply.requests.clear();
+    throw Error(reply.what + ": node " + std::to_string(reply.node) +
+                " could not answer (the object is not registered there: was it destroyed?)" + on_rank());
+  }
+  mpi::check(MPI_Waitall(static_cast<int>(reply.requests.size() - 1), reply.requests.data() + 1, MPI_STATUSES_IGNORE),
+             "MPI_Waitall");
+  reply.requests.clear();
+}
+
+void Transport::send_one_way(int node, Header header, std::span<const std::byte> payload) {
+  const int service = service_rank(node);
+  header.bytes = payload.size();
+  header.reply_tag = next_tag();
+  if (payload.size() <= kInlineBytes) {
+    std::vector<std::byte> message(sizeof header + payload.size());
+    std::memcpy(message.data(), &header, sizeof header);
+    if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
+    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
+               "MPI_Send");
+  } else {
+    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+    for (std::size_t done = 0; done < payload.size(); done += payload_chunk_) {
+      const auto n = static_cast<int>(std::min(payload_chunk_, payload.size() - done));
+      mpi::check(MPI_Send(payload.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_), "MPI_Send");
+    }
+  }
+  bool full = false;
+  {
+    const std::lock_guard lock(unflushed_mutex_);
+    full = ++unflushed_[static_cast<std::size_t>(node)] >= kMaxUnflushed;
+    if (full) unflushed_[static_cast<std::size_t>(node)] = 0;
+  }
+  if (full) flush_nodes({node});
+}
+
+void Transport::flush() {
+  std::vector<int> nodes;
+  {
+    const std::lock_guard lock(unflushed_mutex_);
+    for (std::size_t n = 0; n < unflushed_.size(); ++n)
+      if (std::exchange(unflushed_[n], 0) > 0) nodes.push_back(static_cast<int>(n));
+  }
+  flush_nodes(nodes);
+}
+
+void Transport::flush_nodes(const std::vector<int>& nodes) {
+  std::vector<int> tags;
+  for (int node : nodes) {
+    Header header{Op::flush};
+    header.reply_tag = next_tag();
+    tags.push_back(header.reply_tag);
+    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service_rank(node), kRequestTag, comm_), "MPI_Send");
+  }
+  std::string failed;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    MPI_Message message;
+    MPI_Status status;
+    mpi::check(MPI_Mprobe(service_rank(nodes[i]), tags[i], comm_, &message, &status), "MPI_Mprobe");
+    int count = 0;
+    mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+    std::vector<char> answer(static_cast<std::size_t>(count));
+    mpi::check(MPI_Mrecv(answer.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    std::uint64_t failures = 0;
+    if (answer.size() >= sizeof failures) std::memcpy(&failures, answer.data(), sizeof failures);
+    if (failures > 0)
+      failed += "; node " + std::to_string(nodes[i]) + ": " + std::to_string(failures) + " failed, the first: " +
+                std::string(answer.begin() + sizeof failures, answer.end());
+  }
+  if (!failed.empty()) throw Error("lagoon: one-way requests (put/accumulate) failed" + failed + on_rank());
+}
+
+// ---- service side ----
+
+void Transport::reply(const Request& request, std::span<const std::byte> data) const {
+  for (std::size_t done = 0; done < data.size(); done += chunk_) {
+    const auto n = static_cast<int>(std::min(chunk_, data.size() - done));
+    mpi::check(MPI_Send(data.data() + done, n, MPI_BYTE, request.source, request.header.reply_tag, comm_), "MPI_Send");
+  }
+}
+
+void Transport::receive_payload(const Request& request, std::span<std::byte> into) const {
+  if (!request.payload_pending) {
+    std::memcpy(into.data(), request.inline_payload.data(), std::min(into.size(), request.inline_payload.size()));
+    return;
+  }
+  request.payload_pending = false;
+  for (std::size_t done = 0; done < into.size(); done += payload_chunk_) {
+    const auto n = static_cast<int>(std::min(payload_chunk_, into.size() - done));
+    mpi::check(MPI_Recv(into.data() + done, n, MPI_BYTE, request.source, request.header.reply_tag, comm_,
+                        MPI_STATUS_IGNORE),
+               "MPI_Recv");
+  }
+}
+
+std::span<const std::byte> Transport::receive_piece(const Request& request, std::size_t bytes) const {
+  if (scratch_.size() < bytes) scratch_.resize(bytes);
+  mpi::check(MPI_Recv(scratch_.data(), static_cast<int>(bytes), MPI_BYTE, request.source, request.header.reply_tag,
+                      comm_, MPI_STATUS_IGNORE),
+             "MPI_Recv");
+  return {scratch_.data(), bytes};
+}
+
+void Transport::serve_loop() noexcept {
+  std::vector<std::byte> message;
+  auto last = Clock::now();
+  try {
+    for (;;) {
+      int arrived = 0;
+      MPI_Message probed;
+      MPI_Status status;
+      mpi::check(MPI_Improbe(MPI_ANY_SOURCE, kRequestTag, comm_, &arrived, &probed, &status), "MPI_Improbe");
+      if (!arrived) {
+        back_off(Clock::now() - last);
+        continue;
+      }
+      int count = 0;
+      mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+      message.resize(static_cast<std::size_t>(count));
+      mpi::check(MPI_Mrecv(message.data(), count, MPI_BYTE, &probed, &status), "MPI_Mrecv");
+      if (message.size() >= sizeof(Header) && reinterpret_cast<const Header*>(message.data())->op == Op::stop) return;
+      handle(message, status.MPI_SOURCE);
+      last = Clock::now();
+    }
+  } catch (const std::exception& e) {
+    abort_from_service(comm_, e.what());
+  }
+}
+
+void Transport::handle(std::vector<std::byte>& message, int source) {
+  Request request;
+  if (message.size() < sizeof(Header)) {
+    failures_[source].count++;  // not a lagoon request; nothing to answer
+    return;
+  }
+  std::memcpy(&request.header, message.data(), sizeof(Header));
+  request.source = source;
+  const Header& h = request.header;
+  request.inline_payload = std::span<const std::byte>(message).subspan(sizeof(Header));
+  request.payload_pending = (h.op == Op::put || h.op == Op::accumulate) && h.bytes > request.inline_payload.size();
+
+  if (h.op == Op::flush) {
+    // Everything this client sent before the flush is done: publish the writes, answer.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    Failures f;
+    if (auto it = failures_.find(source); it != failures_.end()) {
+      f = std::move(it->second);
+      failures_.erase(it);
+    }
+    std::vector<char> answer(sizeof f.count + f.first.size());
+    std::memcpy(answer.data(), &f.count, sizeof f.count);
+    std::memcpy(answer.data() + sizeof f.count, f.first.data(), f.first.size());
+    mpi::check(MPI_Send(answer.data(), static_cast<int>(answer.size()), MPI_BYTE, source, h.reply_tag, comm_),
+               "MPI_Send");
+    return;
+  }
+
+  try {
+    Handler* handler = nullptr;
+    {
+      const std::lock_guard lock(handlers_mutex_);
+      if (auto it = handlers_.find(h.target); it != handlers_.end()) handler = it->second;
+    }
+    if (handler == nullptr)
+      throw Error("no object #" + std::to_string(h.target) + " on node " + std::to_string(ctx_.node_index) +
+                  " (destroyed?)");
+    handler->serve(request, *this);
+  } catch (const MpiError&) {
+    throw;  // the transport itself is broken: fail-stop
+  } catch (const std::exception& e) {
+    if (h.op == Op::get) {
+      mpi::check(MPI_Send(nullptr, 0, MPI_BYTE, source, h.reply_tag, comm_), "MPI_Send");
+    } else {
+      Failures& f = failures_[source];
+      if (f.count++ == 0) f.first = e.what();
+    }
+  }
+  if (request.payload_pending) {  // refused before its payload was taken: drop it
+    receive_payload(request, [](std::size_t, std::span<const std::byte>) {});
+  }
+}
+
+}  // namespace lagoon::detail

@@ -1,0 +1,213 @@
+// The cross-node transport: a service thread on every node leader that answers
+// requests from other nodes while the node's ranks compute, and the client calls.
+//
+// Why a thread. A GlobalArray get (or an object fetch) must complete while the
+// owning node's ranks are busy and make no MPI call. MPI one-sided access does not
+// promise that here: with `--mca btl self,tcp` Open MPI 4.1 cannot create a world
+// RMA window at all, and over UCX/TCP a passive-target MPI_Get waits until the
+// target calls MPI again. Two-sided messages always work, so each node leader runs
+// one service thread (MPI_THREAD_MULTIPLE) that receives requests and moves the
+// bytes straight between the node's shared window and the wire.
+//
+// Protocol. Every message travels on the transport's own duplicate of the world
+// communicator, so it never matches a user's message.
+//   - A request is a Header (+ up to kInlineBytes of payload in the same message),
+//     sent with tag kRequestTag to the leader of the owning node.
+//   - Anything larger moves as separate messages of at most `chunk` bytes, tagged
+//     with the request's reply tag: payload client -> service, replies service ->
+//     client. Reply tags are unique per client process, so concurrent requests (and
+//     threads) never steal each other's messages; the client posts its receives
+//     before it sends the request, so the service's sends never wait on it.
+//   - Messages from one client to one service are not overtaken (MPI's ordering on
+//     one communicator) and the service handles them one at a time, in order: a put
+//     followed by a get from the same rank reads what was put.
+//   - put / accumulate are one-way: the client does not wait for the service.
+//     `flush` (which fence() and destructors call) sends one request per node that
+//     has unanswered one-way requests and waits for each node's answer, which comes
+//     after everything the client sent before it. At most kMaxUnflushed one-way
+//     requests go to a node before the client flushes it on its own, which bounds
+//     the service's queue of unexpected messages.
+//   - A get the service cannot answer gets a zero-byte reply; a one-way request it
+//     cannot carry out is counted and reported by the next flush.
+//
+// Idle cost. MPI has no blocking wait that does not spin, so the service probes
+// (MPI_Improbe) and backs off: it yields the core between probes for 200 us after
+// the last request, then sleeps 50 us at a time for 20 ms, then 1 ms at a time. An
+// idle service costs a fraction of a percent of one core, and the first request
+// after a quiet spell waits at most about a millisecond.
+//
+// Lifetime. The transport starts, collectively, with the first object that needs it
+// on a job of more than one node, and stops in Runtime shutdown before any window is
+// freed: every rank flushes, all meet in a barrier, and each leader sends its own
+// service a stop request.
+#pragma once
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lagoon/mpi.hpp"
+
+namespace lagoon::detail {
+
+class Context;
+
+/// What a request asks. The transport handles flush and stop; the rest belong to
+/// the handler named by Header::target.
+enum class Op : std::uint32_t {
+  flush = 1,
+  stop = 2,
+  get = 16,    ///< reply: `bytes` bytes from `offset`
+  put,         ///< payload: `bytes` bytes to write at `offset`; one-way
+  accumulate,  ///< payload: `bytes` bytes to add (element kind `kind`) at `offset`; one-way
+};
+
+/// The fixed part of every request.
+struct Header {
+  Op op = Op::flush;
+  std::uint32_t target = 0;  ///< the handler (a GlobalArray, a store) on the owning node
+  std::int32_t reply_tag = 0;
+  std::uint32_t kind = 0;    ///< op-specific (the element type of an accumulate)
+  std::uint64_t offset = 0;  ///< op-specific (a byte offset in the node's block)
+  std::uint64_t bytes = 0;   ///< payload or reply bytes
+};
+
+class Transport;
+
+/// A request, as the service thread hands it to a handler.
+struct Request {
+  Header header;
+  std::span<const std::byte> inline_payload;  ///< the payload, when it came with the header
+  int source = -1;                            ///< the client's world rank
+  /// A payload that follows in chunks and is not yet received. A handler takes it with
+  /// Transport::receive_payload (after it has checked the request); if it does not,
+  /// the transport receives and drops it, so the client never waits forever.
+  mutable bool payload_pending = false;
+};
+
+/// Something that answers requests on its owning node's service thread.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  /// Runs on the service thread. Throwing makes a get reply empty and counts a failed
+  /// one-way request; the message names what failed.
+  virtual void serve(const Request& request, Transport& transport) = 0;
+};
+
+class Transport {
+ public:
+  /// Requests carrying at most this much payload travel in one message with their header.
+  static constexpr std::size_t kInlineBytes = 16 * 1024;
+  /// One-way requests a client sends to one node before it flushes that node by itself.
+  static constexpr std::uint32_t kMaxUnflushed = 1024;
+
+  /// Duplicates the world communicator and starts the service thread on node leaders.
+  /// Throws InvalidArgument (on every rank) unless MPI runs with MPI_THREAD_MULTIPLE.
+  /// @note collective over the world
+  explicit Transport(Context& ctx);
+  /// stop(), if it has not run.
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  /// Flushes, waits for every rank, stops the service and frees the communicator.
+  /// A failure here ends the job (a service left running would hang it).
+  /// @note collective over the world
+  void stop() noexcept;
+
+  /// Handler ids are assigned in collective order, so every rank names an object alike.
+  void add(std::uint32_t id, Handler* handler);
+  void remove(std::uint32_t id) noexcept;
+
+  // ---- client side (any rank, any thread) ----
+  /// A tag no other request of this process uses now.
+  [[nodiscard]] int next_tag() noexcept;
+  /// Receives for a `get`'s reply, posted before the request goes out.
+  struct Reply {
+    std::vector<MPI_Request> requests;
+    std::span<std::byte> into;
+    int node = -1;
+    std::string what;
+  };
+  /// Posts the receives of a reply of `into.size()` bytes from `node`, then sends `header`.
+  void start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string what);
+  /// Waits for the reply; throws Error if the service could not answer.
+  void finish_get(Reply& reply);
+  /// Sends a one-way request with its payload (inline, or in chunks).
+  void send_one_way(int node, Header header, std::span<const std::byte> payload);
+  /// Returns once every one-way request this process sent has been carried out;
+  /// throws Error naming what failed on the services, if anything did.
+  void flush();
+
+  // ---- service side (called by handlers) ----
+  /// Sends a get's reply: `data`, in messages of at most chunk_bytes().
+  void reply(const Request& request, std::span<const std::byte> data) const;
+  /// Receives a request's payload straight into `into` (its size is header.bytes).
+  void receive_payload(const Request& request, std::span<std::byte> into) const;
+  /// Receives a request's payload piece by piece (at most payload_chunk_bytes() each)
+  /// into a scratch buffer, calling `consume(offset, piece)` for each.
+  template <class F>
+  void receive_payload(const Request& request, F&& consume) const;
+  /// The largest get reply message: LAGOON_MAX_MESSAGE_BYTES.
+  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_; }
+  /// The largest payload message (at most 4 MiB, so a service's scratch stays small).
+  [[nodiscard]] std::size_t payload_chunk_bytes() const noexcept { return payload_chunk_; }
+
+  /// World rank of the service thread serving node `node`.
+  [[nodiscard]] int service_rank(int node) const;
+
+ private:
+  void serve_loop() noexcept;
+  void handle(std::vector<std::byte>& message, int source);
+  void flush_nodes(const std::vector<int>& nodes);
+  /// Receives the next payload piece of `request` into the scratch buffer.
+  std::span<const std::byte> receive_piece(const Request& request, std::size_t bytes) const;
+
+  Context& ctx_;
+  mpi::Comm comm_;
+  std::size_t chunk_ = mpi::max_message_bytes;
+  std::size_t payload_chunk_ = 4u << 20;
+  mutable std::vector<std::byte> scratch_;  ///< service thread only
+  int tag_ub_ = 32767;
+  std::atomic<std::uint32_t> tag_counter_{0};
+  std::thread service_;
+  bool stopped_ = false;
+
+  std::mutex handlers_mutex_;
+  std::map<std::uint32_t, Handler*> handlers_;
+
+  std::mutex unflushed_mutex_;
+  std::vector<std::uint32_t> unflushed_;  ///< one-way requests per node since its last flush
+
+  /// Service side: failed one-way requests per client rank, reported by its next flush.
+  struct Failures {
+    std::uint64_t count = 0;
+    std::string first;
+  };
+  std::map<int, Failures> failures_;
+};
+
+template <class F>
+void Transport::receive_payload(const Request& request, F&& consume) const {
+  if (!request.payload_pending) {
+    consume(std::size_t{0}, request.inline_payload);
+    return;
+  }
+  request.payload_pending = false;
+  const std::size_t total = request.header.bytes;
+  for (std::size_t done = 0; done < total; done += payload_chunk_) {
+    const auto piece = receive_piece(request, std::min(payload_chunk_, total - done));
+    consume(done, piece);
+  }
+}
+
+}  // namespace lagoon::detail
