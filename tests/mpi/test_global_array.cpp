@@ -267,9 +267,10 @@ TEST_F(GlobalArrayTest, BadRangesAndBuffersThrowAndWriteNothing) {
 TEST_F(GlobalArrayTest, DifferentShapesOrAnEmptyShapeThrowOnEveryRank) {
   auto& rt = runtime();
   const std::size_t rows = rt.rank() == rt.size() - 1 ? 11 : 10;
-  if (rt.size() > 1)
+  if (rt.size() > 1) {
     EXPECT_TRUE(throws<lagoon::ShapeError>([&] { lagoon::GlobalArray<int> g(rt, {rows, 2}); },
                                            "every rank must pass the same shape"));
+  }
   EXPECT_TRUE(throws<lagoon::ShapeError>([&] { lagoon::GlobalArray<int> g(rt, std::vector<std::size_t>{}); },
                                          "at least one dimension"));
 }

@@ -1,9 +1,11 @@
 // What lagoon asks of MPI, counted through the profiling interface (PMPI): element
-// access and fences send no data, and publish() moves bytes leader to leader only,
-// once per node, in chunks of at most max_message_bytes.
+// access and fences send no data, publish() moves bytes leader to leader only, once
+// per node, in chunks of at most max_message_bytes, a GlobalArray's rows on the
+// caller's node move no data, and a remote get receives its rows once, unstaged.
 #include <mpi.h>
 
 #include <atomic>
+#include <vector>
 
 #include "support.hpp"
 
@@ -11,11 +13,15 @@ namespace {
 std::atomic<long> bcasts{0};
 std::atomic<long> bcast_bytes{0};
 std::atomic<long> data_calls{0};  // point-to-point and collective calls that move data
+std::atomic<long> irecvs{0};
+std::atomic<long> irecv_bytes{0};
 
 void reset_counts() {
   bcasts = 0;
   bcast_bytes = 0;
   data_calls = 0;
+  irecvs = 0;
+  irecv_bytes = 0;
 }
 }  // namespace
 
@@ -36,6 +42,22 @@ int MPI_Send(const void* buffer, int count, MPI_Datatype type, int dest, int tag
 int MPI_Recv(void* buffer, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   ++data_calls;
   return PMPI_Recv(buffer, count, type, source, tag, comm, status);
+}
+int MPI_Irecv(void* buffer, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Request* request) {
+  int size = 0;
+  PMPI_Type_size(type, &size);
+  ++data_calls;
+  ++irecvs;
+  irecv_bytes += static_cast<long>(count) * size;
+  return PMPI_Irecv(buffer, count, type, source, tag, comm, request);
+}
+int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request* request) {
+  ++data_calls;
+  return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
+}
+int MPI_Mrecv(void* buffer, int count, MPI_Datatype type, MPI_Message* message, MPI_Status* status) {
+  ++data_calls;
+  return PMPI_Mrecv(buffer, count, type, message, status);
 }
 int MPI_Allgather(const void* send, int send_count, MPI_Datatype send_type, void* recv, int recv_count,
                   MPI_Datatype recv_type, MPI_Comm comm) {
@@ -97,6 +119,39 @@ TEST_F(TrafficTest, ForEachSendsEachNodesSharesOnce) {
   } else {
     EXPECT_EQ(bcast_bytes.load(), 0);
   }
+}
+
+TEST_F(TrafficTest, GlobalArrayRowsOnTheNodeMoveNoData) {
+  auto& rt = runtime();
+  lagoon::GlobalArray<double> g(rt, {1000, 4});
+  rt.barrier();
+  reset_counts();
+  const auto mine = g.local_rows();
+  std::vector<double> rows(mine.size() * 4, 2.0);
+  g.put(mine.front(), mine.back() + 1, rows);
+  g.accumulate(mine.front(), mine.back() + 1, rows);
+  g.get(mine.front(), mine.back() + 1, rows);
+  EXPECT_EQ(data_calls.load(), 0) << "rows of this rank's node are plain memory: no MPI call";
+  g.fence();
+}
+
+TEST_F(TrafficTest, AGlobalArrayGetReceivesTheRowsOnceStraightIntoTheBuffer) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  const std::size_t cols = 1000;
+  lagoon::GlobalArray<double> g(rt, {200, cols});
+  rt.barrier();
+  reset_counts();
+  if (rt.rank() == 0) {
+    const auto theirs = g.rows_of(rt.node_count() - 1);
+    std::vector<double> out(theirs.size() * cols);
+    g.get(theirs.front(), theirs.back() + 1, out);
+    const std::size_t bytes = out.size() * sizeof(double);
+    const std::size_t chunk = rt.settings().max_message_bytes;
+    EXPECT_EQ(irecv_bytes.load(), static_cast<long>(bytes)) << "the rows cross once";
+    EXPECT_EQ(irecvs.load(), static_cast<long>((bytes + chunk - 1) / chunk));
+  }
+  g.fence();
 }
 
 }  // namespace
