@@ -67,6 +67,13 @@ class NullReporter : public benchmark::BenchmarkReporter {
 
 lagoon::Runtime& runtime() { return *the_runtime; }
 
+std::vector<std::function<void()>>& shutdown_steps() {
+  static std::vector<std::function<void()>> steps;
+  return steps;
+}
+
+void on_shutdown(std::function<void()> f) { shutdown_steps().push_back(std::move(f)); }
+
 std::size_t big_bytes() {
   const char* text = std::getenv("LAGOON_BENCH_BYTES");
   return text ? static_cast<std::size_t>(std::atof(text)) : static_cast<std::size_t>(1.5e9);
@@ -118,5 +125,6 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks(&reporter);
   }
   benchmark::Shutdown();
+  for (auto& step : lagoon::bench::shutdown_steps()) step();
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <functional>
 #include <lagoon/lagoon.hpp>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ class AllCores {
 inline void slowest_rank_runs(benchmark::internal::Benchmark* b, int iterations) {
   b->UseManualTime()->Iterations(iterations)->Repetitions(5)->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
 }
+
+/// Runs `f` after the benchmarks, before the Runtime ends MPI (a peer library's
+/// own shutdown, for instance).
+void on_shutdown(std::function<void()> f);
 
 /// Asks for "label: <a> / <b> = ratio" (median times) after the run; `target`
 /// says what the ratio should be, in words.

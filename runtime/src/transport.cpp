@@ -63,7 +63,7 @@ Transport::Transport(Context& ctx) : ctx_(ctx) {
   int found = 0;
   mpi::check(MPI_Comm_get_attr(comm_, MPI_TAG_UB, &value, &found), "MPI_Comm_get_attr");
   if (found) tag_ub_ = *static_cast<int*>(value);
-  unflushed_.assign(static_cast<std::size_t>(ctx.node_count), 0);
+  outboxes_.resize(static_cast<std::size_t>(ctx.node_count));
   if (ctx.node.rank() == 0) service_ = std::thread([this] { serve_loop(); });
 }
 
@@ -118,6 +118,10 @@ void Transport::start_get(int node, Header header, std::span<std::byte> into, Re
   reply.node = node;
   reply.what = std::move(what);
   const int service = service_rank(node);
+  {
+    const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
+    send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
+  }
   for (std::size_t done = 0; done < into.size(); done += chunk_) {
     const auto n = static_cast<int>(std::min(chunk_, into.size() - done));
     reply.requests.push_back(MPI_REQUEST_NULL);
@@ -148,28 +152,53 @@ void Transport::finish_get(Reply& reply) {
   reply.requests.clear();
 }
 
+void Transport::send_batch(int node, Outbox& box) {
+  if (box.batch.empty()) return;
+  Header header{Op::batch};
+  header.bytes = box.batch.size() - sizeof header;
+  std::memcpy(box.batch.data(), &header, sizeof header);
+  mpi::check(MPI_Send(box.batch.data(), static_cast<int>(box.batch.size()), MPI_BYTE, service_rank(node), kRequestTag,
+                      comm_),
+             "MPI_Send");
+  box.batch.clear();
+  ++box.unflushed;
+}
+
 void Transport::send_one_way(int node, Header header, std::span<const std::byte> payload) {
   const int service = service_rank(node);
   header.bytes = payload.size();
   header.reply_tag = next_tag();
-  if (payload.size() <= kInlineBytes) {
-    std::vector<std::byte> message(sizeof header + payload.size());
-    std::memcpy(message.data(), &header, sizeof header);
-    if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
-    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
-               "MPI_Send");
-  } else {
-    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-    for (std::size_t done = 0; done < payload.size(); done += payload_chunk_) {
-      const auto n = static_cast<int>(std::min(payload_chunk_, payload.size() - done));
-      mpi::check(MPI_Send(payload.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_), "MPI_Send");
-    }
-  }
   bool full = false;
   {
-    const std::lock_guard lock(unflushed_mutex_);
-    full = ++unflushed_[static_cast<std::size_t>(node)] >= kMaxUnflushed;
-    if (full) unflushed_[static_cast<std::size_t>(node)] = 0;
+    const std::lock_guard lock(outbox_mutex_);
+    Outbox& box = outboxes_[static_cast<std::size_t>(node)];
+    const std::size_t item = sizeof header + payload.size();
+    if (item <= kBatchItemBytes) {
+      if (box.batch.size() + item > kInlineBytes + sizeof(Header)) send_batch(node, box);
+      if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
+      const std::size_t at = box.batch.size();
+      box.batch.resize(at + item);
+      std::memcpy(box.batch.data() + at, &header, sizeof header);
+      if (!payload.empty()) std::memcpy(box.batch.data() + at + sizeof header, payload.data(), payload.size());
+    } else {
+      send_batch(node, box);
+      if (payload.size() <= kInlineBytes) {
+        std::vector<std::byte> message(sizeof header + payload.size());
+        std::memcpy(message.data(), &header, sizeof header);
+        std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
+        mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
+                   "MPI_Send");
+      } else {
+        mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+        for (std::size_t done = 0; done < payload.size(); done += payload_chunk_) {
+          const auto n = static_cast<int>(std::min(payload_chunk_, payload.size() - done));
+          mpi::check(MPI_Send(payload.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_), "MPI_Send");
+        }
+      }
+      ++box.unflushed;
+    }
+    full = box.unflushed >= kMaxUnflushed;
+    if (full) box.unflushed = 0;
   }
   if (full) flush_nodes({node});
 }
@@ -177,9 +206,11 @@ void Transport::send_one_way(int node, Header header, std::span<const std::byte>
 void Transport::flush() {
   std::vector<int> nodes;
   {
-    const std::lock_guard lock(unflushed_mutex_);
-    for (std::size_t n = 0; n < unflushed_.size(); ++n)
-      if (std::exchange(unflushed_[n], 0) > 0) nodes.push_back(static_cast<int>(n));
+    const std::lock_guard lock(outbox_mutex_);
+    for (std::size_t n = 0; n < outboxes_.size(); ++n) {
+      send_batch(static_cast<int>(n), outboxes_[n]);
+      if (std::exchange(outboxes_[n].unflushed, 0) > 0) nodes.push_back(static_cast<int>(n));
+    }
   }
   flush_nodes(nodes);
 }
@@ -295,6 +326,31 @@ void Transport::handle(std::vector<std::byte>& message, int source) {
     return;
   }
 
+  if (h.op == Op::batch) {
+    // One-way requests packed by a client: each with its payload inline.
+    auto rest = request.inline_payload;
+    while (rest.size() >= sizeof(Header)) {
+      Request item;
+      std::memcpy(&item.header, rest.data(), sizeof(Header));
+      item.source = source;
+      const std::size_t bytes = std::min<std::size_t>(item.header.bytes, rest.size() - sizeof(Header));
+      item.inline_payload = rest.subspan(sizeof(Header), bytes);
+      if (bytes != item.header.bytes || item.header.op == Op::get || item.header.op == Op::batch) {
+        Failures& f = failures_[source];  // a malformed batch: stop reading it
+        if (f.count++ == 0) f.first = "a malformed batch of requests";
+        return;
+      }
+      dispatch(item);
+      rest = rest.subspan(sizeof(Header) + bytes);
+    }
+    return;
+  }
+  dispatch(request);
+}
+
+void Transport::dispatch(Request& request) {
+  const Header& h = request.header;
+  const int source = request.source;
   try {
     Handler* handler = nullptr;
     {
