@@ -248,8 +248,7 @@ void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out,
       Header header{Op::get, s.id};
       header.offset = offset;
       replies.emplace_back();
-      s.transport->start_get(node, header, {into, bytes}, replies.back(),
-                             s.what + ".get(" + std::to_string(row_begin) + ", " + std::to_string(row_end) + ")");
+      s.transport->start_get(node, header, {into, bytes}, replies.back(), s.what);
     });
   } catch (...) {
     error = std::current_exception();

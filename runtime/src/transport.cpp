@@ -25,6 +25,8 @@ using namespace std::chrono_literals;
 /// The service's wait when no request came: yield while requests are frequent, then
 /// sleep, longer as the quiet lasts (MPI offers no blocking wait that does not spin).
 void back_off(Clock::duration quiet) {
+  if (quiet < 50us)
+    return;  // a request stream: the next one is microseconds away
   if (quiet < 200us)
     sched_yield();
   else if (quiet < 20ms)
@@ -110,13 +112,13 @@ int Transport::next_tag() noexcept {
 
 // ---- client side ----
 
-void Transport::start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string what) {
+void Transport::start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string_view what) {
   header.op = Op::get;
   header.bytes = into.size();
   header.reply_tag = next_tag();
   reply.into = into;
   reply.node = node;
-  reply.what = std::move(what);
+  reply.what = what;
   const int service = service_rank(node);
   {
     const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
@@ -144,7 +146,7 @@ void Transport::finish_get(Reply& reply) {
       MPI_Wait(&reply.requests[i], MPI_STATUS_IGNORE);
     }
     reply.requests.clear();
-    throw Error(reply.what + ": node " + std::to_string(reply.node) +
+    throw Error(std::string(reply.what) + ".get: node " + std::to_string(reply.node) +
                 " could not answer (the object is not registered there: was it destroyed?)" + on_rank());
   }
   mpi::check(MPI_Waitall(static_cast<int>(reply.requests.size() - 1), reply.requests.data() + 1, MPI_STATUSES_IGNORE),

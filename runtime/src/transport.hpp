@@ -35,10 +35,11 @@
 //     cannot carry out is counted and reported by the next flush.
 //
 // Idle cost. MPI has no blocking wait that does not spin, so the service probes
-// (MPI_Improbe) and backs off: it yields the core between probes for 200 us after
-// the last request, then sleeps 50 us at a time for 20 ms, then 1 ms at a time. An
-// idle service costs a fraction of a percent of one core, and the first request
-// after a quiet spell waits at most about a millisecond.
+// (MPI_Improbe) and backs off: it polls for 50 us after the last request, yields the
+// core between probes until 200 us, then sleeps 50 us at a time for 20 ms, then 1 ms
+// at a time. An idle service costs 1-2% of one core here (a probe of the TCP
+// transport is a system call), and the first request after a quiet spell waits at
+// most about a millisecond.
 //
 // Lifetime. The transport starts, collectively, with the first object that needs it
 // on a job of more than one node, and stops in Runtime shutdown before any window is
@@ -56,6 +57,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -143,10 +145,10 @@ class Transport {
     std::vector<MPI_Request> requests;
     std::span<std::byte> into;
     int node = -1;
-    std::string what;
+    std::string_view what;  ///< names the object in an error message; must outlive the reply
   };
   /// Posts the receives of a reply of `into.size()` bytes from `node`, then sends `header`.
-  void start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string what);
+  void start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string_view what);
   /// Waits for the reply; throws Error if the service could not answer.
   void finish_get(Reply& reply);
   /// Sends a one-way request with its payload (inline, or in chunks).
