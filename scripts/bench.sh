@@ -3,6 +3,12 @@
 # results/bench-<host>.txt:  bash scripts/bench.sh   (LAGOON_BENCH_BYTES=1.5e9 by default)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The Global Arrays peer of bench_global (not needed to build or test lagoon).
+ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev)
+if ! dpkg-query -W -f='${Status}' "${ga[@]}" 2>/dev/null | grep -q "install ok installed"; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${ga[@]}" >/dev/null
+fi
 bash "$here/setup.sh"
 cd "$here/.."
 mkdir -p results
@@ -18,5 +24,15 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
    [ -n "${LAGOON_SHM_DIR:-}" ] && run -np "$ranks" build/benchmarks/bench_create || true)
   LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_publish
   LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_publish
+  LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_service
+  # GlobalArray against Global Arrays, three ways (see README): both over TCP (GA's RMA
+  # through UCX's TCP transport), GA through Open MPI's osc/rdma window (which uses shared
+  # memory between ranks of one machine), and both with Open MPI's defaults.
+  if [ -x build/benchmarks/bench_global ]; then
+    LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp --mca osc ucx,sm --mca osc_ucx_priority 200 \
+      -x UCX_TLS=tcp,self build/benchmarks/bench_global
+    LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp --mca osc_sm_priority 0 build/benchmarks/bench_global
+    LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_global
+  fi
 } 2>&1 | tee "$out"
 echo "written: $out"

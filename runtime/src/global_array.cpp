@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <limits>
 
 #include "context.hpp"
 #include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/shape.hpp"
 #include "lagoon/detail/share.hpp"
 #include "lagoon/error.hpp"
 #include "transport.hpp"
@@ -107,34 +107,6 @@ class GlobalState final : public Handler {
   std::uint32_t id = 0;
 };
 
-namespace {
-
-/// The row count of each element row and the element count, checked and agreed on.
-std::size_t agreed_row_elements(const Runtime& rt, std::span<const std::size_t> shape, std::size_t element_bytes,
-                                const std::string& what) {
-  const SameOnAllRanks same{fingerprint(shape.data(), shape.size_bytes(), shape.size()), ErrorKind::shape,
-                            what + ": every rank must pass the same shape"};
-  std::size_t per_row = 1;
-  agree(
-      rt.world(),
-      [&] {
-        if (shape.empty()) throw ShapeError(what + ": a shape needs at least one dimension" + on_rank());
-        const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / element_bytes;
-        std::size_t count = shape[0];
-        for (std::size_t d = 1; d < shape.size(); ++d) {
-          if (shape[d] != 0 && count > limit / shape[d])
-            throw ShapeError(what + ": the element count overflows (more than " + std::to_string(limit) +
-                             " elements of " + std::to_string(element_bytes) + " bytes)" + on_rank());
-          count *= shape[d];
-          per_row *= shape[d];
-        }
-      },
-      &same);
-  return per_row;
-}
-
-}  // namespace
-
 GlobalCore::GlobalCore(const Runtime& rt, std::span<const std::size_t> shape, std::size_t element_bytes,
                        std::size_t alignment, ElementKind kind, std::string what)
     : state_(std::make_unique<GlobalState>()) {
@@ -142,7 +114,8 @@ GlobalCore::GlobalCore(const Runtime& rt, std::span<const std::size_t> shape, st
   s.ctx = rt.context();
   s.ctx->check_alive(what.c_str());
   s.shape.assign(shape.begin(), shape.end());
-  s.row_elements = agreed_row_elements(rt, shape, element_bytes, what);
+  (void)agreed_element_count(rt, shape, element_bytes, what);  // checked: the rows' product cannot overflow
+  for (std::size_t d = 1; d < shape.size(); ++d) s.row_elements *= shape[d];
   s.rows = shape[0];
   s.element_bytes = element_bytes;
   s.row_bytes = s.row_elements * element_bytes;

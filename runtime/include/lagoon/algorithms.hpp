@@ -92,6 +92,19 @@ T combine_partials(const Runtime& rt, T init, const std::optional<T>& mine, std:
   return init;
 }
 
+/// Folds this rank's part [first, first + n), then combines every rank's partial.
+template <class T, class E, class Op>
+T reduce_part(const Runtime& rt, const E* first, std::size_t n, T init, Op& op) {
+  std::optional<T> mine;
+  std::exception_ptr error;
+  try {
+    mine = fold_lanes<T>(first, n, op);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  return combine_partials(rt, std::move(init), mine, error, op);
+}
+
 }  // namespace detail
 
 /// Reduces every element of `array` with `op`, starting from `init`; the result is on
@@ -103,14 +116,7 @@ template <class T, class E, class Op>
 [[nodiscard]] T reduce(const Runtime& rt, const SharedArray<E>& array, T init, Op op) {
   const auto [begin, end] = detail::share_bounds(array.size(), static_cast<std::size_t>(rt.size()),
                                                  static_cast<std::size_t>(rt.rank()));
-  std::optional<T> mine;
-  std::exception_ptr error;
-  try {
-    mine = detail::fold_lanes<T>(array.data() + begin, end - begin, op);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  return detail::combine_partials(rt, std::move(init), mine, error, op);
+  return detail::reduce_part(rt, array.data() + begin, end - begin, std::move(init), op);
 }
 
 /// Reduces every element of a GlobalArray: each rank folds its share of the rows its
@@ -120,14 +126,7 @@ template <class T, class E, class Op>
   const auto local = array.local();
   const auto [begin, end] = detail::share_bounds(local.size(), static_cast<std::size_t>(rt.node_size()),
                                                  static_cast<std::size_t>(rt.node_rank()));
-  std::optional<T> mine;
-  std::exception_ptr error;
-  try {
-    mine = detail::fold_lanes<T>(local.data() + begin, end - begin, op);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  return detail::combine_partials(rt, std::move(init), mine, error, op);
+  return detail::reduce_part(rt, local.data() + begin, end - begin, std::move(init), op);
 }
 
 /// Calls `f(element)` on this rank's share of the elements, then makes every node's

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/shape.hpp"
 #include "lagoon/detail/type_name.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/runtime.hpp"
@@ -49,7 +49,7 @@ class SharedArray {
       : SharedArray(rt, std::span<const std::size_t>(shape.begin(), shape.size())) {}
   SharedArray(const Runtime& rt, std::span<const std::size_t> shape)
       : shape_(shape.begin(), shape.end()),
-        size_(agreed_size(rt, shape_)),
+        size_(detail::agreed_element_count(rt, shape_, sizeof(T), describe(shape_))),
         segment_(rt, size_ * sizeof(T), alignof(T) > 64 ? alignof(T) : 64, describe(shape_)),
         data_(reinterpret_cast<T*>(segment_.data())) {}
   SharedArray(const Runtime& rt, const std::vector<std::size_t>& shape)
@@ -109,28 +109,6 @@ class SharedArray {
     std::string text = "lagoon::SharedArray<" + std::string(detail::type_name<T>()) + "> of shape {";
     for (std::size_t d = 0; d < shape.size(); ++d) text += (d ? ", " : "") + std::to_string(shape[d]);
     return text + "}";
-  }
-
-  /// The element count, checked on every rank and agreed on by all of them.
-  static std::size_t agreed_size(const Runtime& rt, const std::vector<std::size_t>& shape) {
-    std::size_t count = 1;
-    const detail::SameOnAllRanks same{
-        detail::fingerprint(shape.data(), shape.size() * sizeof(std::size_t), shape.size()), ErrorKind::shape,
-        describe(shape) + ": every rank must pass the same shape"};
-    detail::agree(
-        rt.world(),
-        [&] {
-          if (shape.empty()) throw ShapeError(describe(shape) + ": a shape needs at least one dimension" + detail::on_rank());
-          const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T);
-          for (std::size_t extent : shape) {
-            if (extent != 0 && count > limit / extent)
-              throw ShapeError(describe(shape) + ": the element count overflows (more than " + std::to_string(limit) +
-                               " elements of " + std::to_string(sizeof(T)) + " bytes)" + detail::on_rank());
-            count *= extent;
-          }
-        },
-        &same);
-    return count;
   }
 
   std::vector<std::size_t> shape_;
