@@ -161,6 +161,30 @@ void BM_mpi_send_recv_64m(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBlockBytes));
 }
 
+/// The floor under (a): 10,000 round trips of a 32-byte request and a 4 KiB answer
+/// between the same two ranks, answered by the owner's main thread blocked in MPI_Recv.
+void BM_mpi_round_trips_4k(benchmark::State& state) {
+  auto& rt = runtime();
+  std::vector<std::byte> request(32), answer(4096);
+  const MPI_Comm comm = rt.world();
+  for (auto _ : state) {
+    rt.barrier();
+    const double start = MPI_Wtime();
+    for (int k = 0; k < kRandomGets; ++k) {
+      if (asker()) {
+        MPI_Request r;
+        MPI_Irecv(answer.data(), 4096, MPI_BYTE, owner_rank(), 8, comm, &r);
+        MPI_Send(request.data(), 32, MPI_BYTE, owner_rank(), 9, comm);
+        MPI_Wait(&r, MPI_STATUS_IGNORE);
+      } else if (rt.rank() == owner_rank()) {
+        MPI_Recv(request.data(), 32, MPI_BYTE, 0, 9, comm, MPI_STATUS_IGNORE);
+        MPI_Send(answer.data(), 4096, MPI_BYTE, 0, 8, comm);
+      }
+    }
+    lagoon::bench::report_slowest(state, asker() ? MPI_Wtime() - start : 0.0);
+  }
+}
+
 // (c) 100,000 accumulates of one double at random places of the owner's block,
 //     completed (fence / GA_Sync) inside the measured time.
 
@@ -215,6 +239,7 @@ void BM_ga_random_8b_accumulates(benchmark::State& state) {
 
 BENCHMARK(BM_lagoon_random_4k_gets)->Apply(runs);
 BENCHMARK(BM_ga_random_4k_gets)->Apply(runs);
+BENCHMARK(BM_mpi_round_trips_4k)->Apply(runs);
 BENCHMARK(BM_lagoon_64m_get)->Apply(runs);
 BENCHMARK(BM_ga_64m_get)->Apply(runs);
 BENCHMARK(BM_mpi_send_recv_64m)->Apply(runs);
@@ -224,6 +249,8 @@ BENCHMARK(BM_ga_random_8b_accumulates)->Apply(runs);
 const bool registered = [] {
   lagoon::bench::compare("BM_lagoon_random_4k_gets", "BM_ga_random_4k_gets", "(a) 10,000 random 4 KiB remote gets: lagoon / GA",
                          "time ratio; target <= 1.0");
+  lagoon::bench::compare("BM_lagoon_random_4k_gets", "BM_mpi_round_trips_4k",
+                         "(a) 10,000 random 4 KiB remote gets: lagoon / raw MPI round trips", "the floor of a message path");
   lagoon::bench::compare("BM_lagoon_64m_get", "BM_ga_64m_get", "(b) 64 MiB remote get: lagoon / GA", "target <= 1.0");
   lagoon::bench::compare("BM_lagoon_64m_get", "BM_mpi_send_recv_64m", "(b) 64 MiB remote get: lagoon / MPI_Send+MPI_Recv",
                          "target <= 1.11, i.e. >= 0.9 of the bandwidth");
