@@ -168,6 +168,40 @@ TEST_F(GlobalArrayTest, AccumulateOfRangesAndFloatingPointIsExact) {
   for (float x : hs) ASSERT_EQ(x, 2.5f * static_cast<float>(rt.size()));
 }
 
+TEST_F(GlobalArrayTest, RequestsFromSeveralThreadsOfOneRankDoNotMix) {
+  auto& rt = runtime();
+  const std::size_t rows = 64, cols = 100;
+  lagoon::GlobalArray<std::int64_t> known(rt, {rows, cols});
+  lagoon::GlobalArray<std::int64_t> counts(rt, {rows});
+  const std::size_t first = known.local_rows().empty() ? 0 : known.local_rows().front();
+  auto local = known.local();
+  for (auto i : lagoon::node_share(rt, local.size())) local[i] = static_cast<std::int64_t>(first * cols + i);
+  known.fence();
+  const int threads = 3, per_thread = 2000;
+  std::vector<int> wrong(threads, 0);
+  if (rt.rank() == 0) {
+    std::vector<std::thread> team;
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&, t] {
+        std::mt19937_64 rng(99 + static_cast<unsigned>(t));
+        std::vector<std::int64_t> row(cols);
+        const std::int64_t one[1] = {1};
+        for (int k = 0; k < per_thread; ++k) {
+          const std::size_t r = rng() % rows;
+          counts.accumulate(r, r + 1, one);
+          if (k % 10 == 0) {
+            known.get(r, r + 1, row);
+            for (std::size_t c = 0; c < cols; ++c) wrong[t] += row[c] != static_cast<std::int64_t>(r * cols + c);
+          }
+        }
+      });
+    for (auto& member : team) member.join();
+  }
+  counts.fence();
+  for (int t = 0; t < threads; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t << " read another request's rows";
+  EXPECT_EQ(lagoon::reduce(rt, counts, std::int64_t{0}, std::plus<>{}), std::int64_t{threads} * per_thread);
+}
+
 TEST_F(GlobalArrayTest, AGetCompletesWhileTheOwnerComputes) {
   auto& rt = runtime();
   if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
