@@ -25,10 +25,7 @@ void BM_create_shared_array(benchmark::State& state) {
   const std::size_t bytes = lagoon::bench::big_bytes();
   for (auto _ : state) {
     std::optional<lagoon::SharedArray<std::byte>> a;
-    rt.barrier();
-    const double start = MPI_Wtime();
-    a.emplace(rt, std::initializer_list<std::size_t>{bytes});
-    lagoon::bench::report_slowest(state, MPI_Wtime() - start);
+    lagoon::bench::time_step(state, [&] { a.emplace(rt, std::initializer_list<std::size_t>{bytes}); });
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }

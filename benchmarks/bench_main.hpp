@@ -21,6 +21,16 @@ std::size_t big_bytes();
 /// Sets the iteration's manual time to the slowest rank's `seconds`. @note collective
 void report_slowest(benchmark::State& state, double seconds);
 
+/// One iteration of every rank: a barrier, then `step()`, timed; the slowest rank's
+/// time is the iteration's. @note collective
+template <class F>
+void time_step(benchmark::State& state, F&& step) {
+  runtime().barrier();
+  const double start = MPI_Wtime();
+  step();
+  report_slowest(state, MPI_Wtime() - start);
+}
+
 /// A barrier that sleeps instead of spinning, for ranks that sit out a peer's
 /// single-process run (an MPI barrier would poll a core the peer needs).
 void idle_barrier(MPI_Comm comm);

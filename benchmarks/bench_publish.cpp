@@ -22,10 +22,7 @@ void BM_publish(benchmark::State& state) {
   for (auto i : lagoon::node_share(rt, bytes)) a[i] = static_cast<std::byte>(i * 31 + rt.node());
   a.fence();
   for (auto _ : state) {
-    rt.barrier();
-    const double start = MPI_Wtime();
-    a.publish(0);
-    lagoon::bench::report_slowest(state, MPI_Wtime() - start);
+    lagoon::bench::time_step(state, [&] { a.publish(0); });
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
   state.counters["nodes"] = rt.node_count();

@@ -27,10 +27,7 @@ void BM_reduce_lagoon(benchmark::State& state) {
   a.fence();
   double total = 0;
   for (auto _ : state) {
-    rt.barrier();
-    const double start = MPI_Wtime();
-    total = lagoon::reduce(rt, a, 0.0, std::plus<>{});
-    lagoon::bench::report_slowest(state, MPI_Wtime() - start);
+    lagoon::bench::time_step(state, [&] { total = lagoon::reduce(rt, a, 0.0, std::plus<>{}); });
   }
   benchmark::DoNotOptimize(total);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(double)));

@@ -30,13 +30,7 @@ double compute() {
 }
 
 void time_compute(benchmark::State& state) {
-  auto& rt = runtime();
-  for (auto _ : state) {
-    rt.barrier();
-    const double start = MPI_Wtime();
-    benchmark::DoNotOptimize(compute());
-    lagoon::bench::report_slowest(state, MPI_Wtime() - start);
-  }
+  for (auto _ : state) lagoon::bench::time_step(state, [] { benchmark::DoNotOptimize(compute()); });
 }
 
 void BM_compute_before_any_service(benchmark::State& state) { time_compute(state); }

@@ -29,17 +29,6 @@ void add_as(std::byte* dst, const std::byte* src, std::size_t bytes) {
   }
 }
 
-std::size_t element_bytes_of(ElementKind kind) {
-  switch (kind) {
-    case ElementKind::i8: case ElementKind::u8: return 1;
-    case ElementKind::i16: case ElementKind::u16: return 2;
-    case ElementKind::i32: case ElementKind::u32: case ElementKind::f32: return 4;
-    case ElementKind::i64: case ElementKind::u64: case ElementKind::f64: return 8;
-    case ElementKind::none: break;
-  }
-  return 0;
-}
-
 std::string rows_text(std::size_t begin, std::size_t end) {
   return "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
 }
@@ -178,8 +167,16 @@ int GlobalCore::owner_node(std::size_t row) const {
 
 namespace {
 
-/// Checks a range and its buffer before anything moves, then calls `part(node, begin,
-/// end)` for each owner's piece of [row_begin, row_end), in node order.
+/// One owner's piece of a row range, in bytes.
+struct Piece {
+  int node;
+  std::size_t buffer_offset;  ///< in the caller's buffer
+  std::size_t block_offset;   ///< in the owner's block
+  std::size_t bytes;
+};
+
+/// Checks a range and its buffer before anything moves, then calls `part(piece)` for
+/// each owner's piece of [row_begin, row_end), in node order.
 template <class F>
 void for_each_owner(const GlobalState& s, const char* call, std::size_t row_begin, std::size_t row_end,
                     std::size_t elements, F&& part) {
@@ -199,7 +196,9 @@ void for_each_owner(const GlobalState& s, const char* call, std::size_t row_begi
   for (int n = 0; n < nodes; ++n) {
     const std::size_t b = std::max(row_begin, s.first_row[static_cast<std::size_t>(n)]);
     const std::size_t e = std::min(row_end, s.first_row[static_cast<std::size_t>(n) + 1]);
-    if (b < e) part(n, b, e);
+    if (b < e)
+      part(Piece{n, (b - row_begin) * s.row_bytes, (b - s.first_row[static_cast<std::size_t>(n)]) * s.row_bytes,
+                 (e - b) * s.row_bytes});
   }
 }
 
@@ -210,18 +209,16 @@ void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out,
   std::vector<Transport::Reply> replies;
   std::exception_ptr error;
   try {
-    for_each_owner(s, "get", row_begin, row_end, out_elements, [&](int node, std::size_t b, std::size_t e) {
-      std::byte* into = out + (b - row_begin) * s.row_bytes;
-      const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
-      const std::size_t bytes = (e - b) * s.row_bytes;
-      if (node == s.ctx->node_index) {
-        std::memcpy(into, s.segment.data() + offset, bytes);
+    for_each_owner(s, "get", row_begin, row_end, out_elements, [&](const Piece& p) {
+      std::byte* into = out + p.buffer_offset;
+      if (p.node == s.ctx->node_index) {
+        std::memcpy(into, s.segment.data() + p.block_offset, p.bytes);
         return;
       }
       Header header{Op::get, s.id};
-      header.offset = offset;
+      header.offset = p.block_offset;
       replies.emplace_back();
-      s.transport->start_get(node, header, {into, bytes}, replies.back(), s.what);
+      s.transport->start_get(p.node, header, {into, p.bytes}, replies.back(), s.what);
     });
   } catch (...) {
     error = std::current_exception();
@@ -239,37 +236,31 @@ void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out,
 
 void GlobalCore::put(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements) {
   const auto& s = *state_;
-  for_each_owner(s, "put", row_begin, row_end, in_elements, [&](int node, std::size_t b, std::size_t e) {
-    const std::byte* from = in + (b - row_begin) * s.row_bytes;
-    const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
-    const std::size_t bytes = (e - b) * s.row_bytes;
-    if (node == s.ctx->node_index) {
-      std::memcpy(s.segment.data() + offset, from, bytes);
+  for_each_owner(s, "put", row_begin, row_end, in_elements, [&](const Piece& p) {
+    if (p.node == s.ctx->node_index) {
+      std::memcpy(s.segment.data() + p.block_offset, in + p.buffer_offset, p.bytes);
       return;
     }
     Header header{Op::put, s.id};
-    header.offset = offset;
-    s.transport->send_one_way(node, header, {from, bytes});
+    header.offset = p.block_offset;
+    s.transport->send_one_way(p.node, header, {in + p.buffer_offset, p.bytes});
   });
 }
 
 void GlobalCore::accumulate(std::size_t row_begin, std::size_t row_end, const std::byte* in,
                             std::size_t in_elements) {
   const auto& s = *state_;
-  if (s.kind == ElementKind::none || element_bytes_of(s.kind) != s.element_bytes)
+  if (s.kind == ElementKind::none)
     throw InvalidArgument(s.what + ".accumulate: the element type cannot be added atomically" + on_rank());
-  for_each_owner(s, "accumulate", row_begin, row_end, in_elements, [&](int node, std::size_t b, std::size_t e) {
-    const std::byte* from = in + (b - row_begin) * s.row_bytes;
-    const std::size_t offset = (b - s.first_row[static_cast<std::size_t>(node)]) * s.row_bytes;
-    const std::size_t bytes = (e - b) * s.row_bytes;
-    if (node == s.ctx->node_index) {
-      add_elements(s.kind, s.segment.data() + offset, from, bytes);
+  for_each_owner(s, "accumulate", row_begin, row_end, in_elements, [&](const Piece& p) {
+    if (p.node == s.ctx->node_index) {
+      add_elements(s.kind, s.segment.data() + p.block_offset, in + p.buffer_offset, p.bytes);
       return;
     }
     Header header{Op::accumulate, s.id};
     header.kind = static_cast<std::uint32_t>(s.kind);
-    header.offset = offset;
-    s.transport->send_one_way(node, header, {from, bytes});
+    header.offset = p.block_offset;
+    s.transport->send_one_way(p.node, header, {in + p.buffer_offset, p.bytes});
   });
 }
 

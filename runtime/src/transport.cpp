@@ -116,7 +116,6 @@ void Transport::start_get(int node, Header header, std::span<std::byte> into, Re
   header.op = Op::get;
   header.bytes = into.size();
   header.reply_tag = next_tag();
-  reply.into = into;
   reply.node = node;
   reply.what = what;
   const int service = service_rank(node);
@@ -167,7 +166,6 @@ void Transport::send_batch(int node, Outbox& box) {
 }
 
 void Transport::send_one_way(int node, Header header, std::span<const std::byte> payload) {
-  const int service = service_rank(node);
   header.bytes = payload.size();
   header.reply_tag = next_tag();
   bool full = false;
@@ -175,8 +173,8 @@ void Transport::send_one_way(int node, Header header, std::span<const std::byte>
     const std::lock_guard lock(outbox_mutex_);
     Outbox& box = outboxes_[static_cast<std::size_t>(node)];
     const std::size_t item = sizeof header + payload.size();
-    if (item <= kBatchItemBytes) {
-      if (box.batch.size() + item > kInlineBytes + sizeof(Header)) send_batch(node, box);
+    if (item <= kInlineBytes) {
+      if (box.batch.size() + item > sizeof(Header) + kInlineBytes) send_batch(node, box);
       if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
       const std::size_t at = box.batch.size();
       box.batch.resize(at + item);
@@ -184,19 +182,9 @@ void Transport::send_one_way(int node, Header header, std::span<const std::byte>
       if (!payload.empty()) std::memcpy(box.batch.data() + at + sizeof header, payload.data(), payload.size());
     } else {
       send_batch(node, box);
-      if (payload.size() <= kInlineBytes) {
-        std::vector<std::byte> message(sizeof header + payload.size());
-        std::memcpy(message.data(), &header, sizeof header);
-        std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
-        mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
-                   "MPI_Send");
-      } else {
-        mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-        for (std::size_t done = 0; done < payload.size(); done += payload_chunk_) {
-          const auto n = static_cast<int>(std::min(payload_chunk_, payload.size() - done));
-          mpi::check(MPI_Send(payload.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_), "MPI_Send");
-        }
-      }
+      const int service = service_rank(node);
+      mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+      send_pieces(payload, payload_chunk_, service, header.reply_tag);
       ++box.unflushed;
     }
     full = box.unflushed >= kMaxUnflushed;
@@ -245,11 +233,15 @@ void Transport::flush_nodes(const std::vector<int>& nodes) {
 
 // ---- service side ----
 
-void Transport::reply(const Request& request, std::span<const std::byte> data) const {
-  for (std::size_t done = 0; done < data.size(); done += chunk_) {
-    const auto n = static_cast<int>(std::min(chunk_, data.size() - done));
-    mpi::check(MPI_Send(data.data() + done, n, MPI_BYTE, request.source, request.header.reply_tag, comm_), "MPI_Send");
+void Transport::send_pieces(std::span<const std::byte> data, std::size_t piece, int dest, int tag) const {
+  for (std::size_t done = 0; done < data.size(); done += piece) {
+    const auto n = static_cast<int>(std::min(piece, data.size() - done));
+    mpi::check(MPI_Send(data.data() + done, n, MPI_BYTE, dest, tag, comm_), "MPI_Send");
   }
+}
+
+void Transport::reply(const Request& request, std::span<const std::byte> data) const {
+  send_pieces(data, chunk_, request.source, request.header.reply_tag);
 }
 
 void Transport::receive_payload(const Request& request, std::span<std::byte> into) const {
@@ -303,14 +295,15 @@ void Transport::serve_loop() noexcept {
 void Transport::handle(std::vector<std::byte>& message, int source) {
   Request request;
   if (message.size() < sizeof(Header)) {
-    failures_[source].count++;  // not a lagoon request; nothing to answer
+    record_failure(source, "a message too short to be a request");  // nothing to answer
     return;
   }
   std::memcpy(&request.header, message.data(), sizeof(Header));
   request.source = source;
   const Header& h = request.header;
   request.inline_payload = std::span<const std::byte>(message).subspan(sizeof(Header));
-  request.payload_pending = (h.op == Op::put || h.op == Op::accumulate) && h.bytes > request.inline_payload.size();
+  // A one-way request whose header came alone: its payload follows in pieces.
+  request.payload_pending = h.op != Op::get && h.bytes > request.inline_payload.size();
 
   if (h.op == Op::flush) {
     // Everything this client sent before the flush is done: publish the writes, answer.
@@ -338,8 +331,7 @@ void Transport::handle(std::vector<std::byte>& message, int source) {
       const std::size_t bytes = std::min<std::size_t>(item.header.bytes, rest.size() - sizeof(Header));
       item.inline_payload = rest.subspan(sizeof(Header), bytes);
       if (bytes != item.header.bytes || item.header.op == Op::get || item.header.op == Op::batch) {
-        Failures& f = failures_[source];  // a malformed batch: stop reading it
-        if (f.count++ == 0) f.first = "a malformed batch of requests";
+        record_failure(source, "a malformed batch of requests");  // stop reading it
         return;
       }
       dispatch(item);
@@ -348,6 +340,11 @@ void Transport::handle(std::vector<std::byte>& message, int source) {
     return;
   }
   dispatch(request);
+}
+
+void Transport::record_failure(int source, const std::string& what) {
+  Failures& f = failures_[source];
+  if (f.count++ == 0) f.first = what;
 }
 
 void Transport::dispatch(Request& request) {
@@ -369,8 +366,7 @@ void Transport::dispatch(Request& request) {
     if (h.op == Op::get) {
       mpi::check(MPI_Send(nullptr, 0, MPI_BYTE, source, h.reply_tag, comm_), "MPI_Send");
     } else {
-      Failures& f = failures_[source];
-      if (f.count++ == 0) f.first = e.what();
+      record_failure(source, e.what());
     }
   }
   if (request.payload_pending) {  // refused before its payload was taken: drop it

@@ -11,8 +11,8 @@
 //
 // Protocol. Every message travels on the transport's own duplicate of the world
 // communicator, so it never matches a user's message.
-//   - A request is a Header (+ up to kInlineBytes of payload in the same message),
-//     sent with tag kRequestTag to the leader of the owning node.
+//   - A request is a Header (a batch: followed by its packed requests), sent with tag
+//     kRequestTag to the leader of the owning node.
 //   - Anything larger moves as separate messages of at most `chunk` bytes, tagged
 //     with the request's reply tag: payload client -> service, replies service ->
 //     client. Reply tags are unique per client process, so concurrent requests (and
@@ -22,10 +22,10 @@
 //     one communicator) and the service handles them one at a time, in order: a put
 //     followed by a get from the same rank reads what was put.
 //   - put / accumulate are one-way: the client does not wait for the service.
-//     Small ones (header + payload up to kBatchItemBytes) are packed, per node, into
-//     one batch message of up to kInlineBytes, sent when it is full, before any other
-//     request to that node (so order holds), and at flush: a stream of 8-byte
-//     accumulates costs a message per ~400 of them, not one each.
+//     Those whose header + payload fit kInlineBytes are packed, per node, into one
+//     batch message, sent when it is full, before any other request to that node (so
+//     order holds), and at flush: a stream of 8-byte accumulates costs a message per
+//     ~400 of them, not one each. Larger ones send their header, then their payload.
 //     `flush` (which fence() and destructors call) sends each node its batch and one
 //     flush request, and waits for each node's answer, which comes after everything
 //     the client sent before it. At most kMaxUnflushed messages go to a node before
@@ -112,10 +112,8 @@ class Handler {
 
 class Transport {
  public:
-  /// Requests carrying at most this much payload travel in one message with their header.
+  /// The most bytes of packed one-way requests (headers + payloads) in one batch.
   static constexpr std::size_t kInlineBytes = 16 * 1024;
-  /// The largest one-way request (header + payload) that travels in a batch.
-  static constexpr std::size_t kBatchItemBytes = 4 * 1024;
   /// Messages a client sends to one node before it flushes that node by itself.
   static constexpr std::uint32_t kMaxUnflushed = 1024;
 
@@ -143,7 +141,6 @@ class Transport {
   /// Receives for a `get`'s reply, posted before the request goes out.
   struct Reply {
     std::vector<MPI_Request> requests;
-    std::span<std::byte> into;
     int node = -1;
     std::string_view what;  ///< names the object in an error message; must outlive the reply
   };
@@ -158,18 +155,14 @@ class Transport {
   void flush();
 
   // ---- service side (called by handlers) ----
-  /// Sends a get's reply: `data`, in messages of at most chunk_bytes().
+  /// Sends a get's reply: `data`, in messages of at most LAGOON_MAX_MESSAGE_BYTES.
   void reply(const Request& request, std::span<const std::byte> data) const;
   /// Receives a request's payload straight into `into` (its size is header.bytes).
   void receive_payload(const Request& request, std::span<std::byte> into) const;
-  /// Receives a request's payload piece by piece (at most payload_chunk_bytes() each)
-  /// into a scratch buffer, calling `consume(offset, piece)` for each.
+  /// Receives a request's payload piece by piece (at most 4 MiB each, so a service's
+  /// scratch stays small) into a scratch buffer, calling `consume(offset, piece)` for each.
   template <class F>
   void receive_payload(const Request& request, F&& consume) const;
-  /// The largest get reply message: LAGOON_MAX_MESSAGE_BYTES.
-  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_; }
-  /// The largest payload message (at most 4 MiB, so a service's scratch stays small).
-  [[nodiscard]] std::size_t payload_chunk_bytes() const noexcept { return payload_chunk_; }
 
   /// World rank of the service thread serving node `node`.
   [[nodiscard]] int service_rank(int node) const;
@@ -179,6 +172,10 @@ class Transport {
   void handle(std::vector<std::byte>& message, int source);
   /// Hands one request to its handler; a failure goes to the client (see Handler).
   void dispatch(Request& request);
+  /// Counts a failed one-way request of client `source`, for its next flush.
+  void record_failure(int source, const std::string& what);
+  /// MPI_Send of `data` in messages of at most `piece` bytes.
+  void send_pieces(std::span<const std::byte> data, std::size_t piece, int dest, int tag) const;
   void flush_nodes(const std::vector<int>& nodes);
 
   /// What a client holds for one node: the batch being packed, and the messages sent
