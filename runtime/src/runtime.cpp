@@ -129,15 +129,20 @@ Context::Context(MPI_Comm parent, bool owns_mpi, std::string shm_note) try : own
   world = mpi::Comm::duplicate(parent);
 
   // Job-wide settings: read where the launcher's environment surely is, then broadcast.
-  long long job[2] = {0, static_cast<long long>(settings.max_message_bytes)};
+  long long job[4] = {0, static_cast<long long>(settings.max_message_bytes), 0, 0};
   agree(world, [&] {
     if (world.rank() != 0) return;
     if (auto k = parse_setting("LAGOON_RANKS_PER_NODE", 1, 1 << 20); k > 0) job[0] = k;
     if (auto m = parse_setting("LAGOON_MAX_MESSAGE_BYTES", 1, INT_MAX); m > 0) job[1] = m;
+    constexpr long long kLargest = 1ll << 50;
+    if (auto b = parse_setting("LAGOON_STORE_BYTES", 1, kLargest); b > 0) job[2] = b;
+    if (auto b = parse_setting("LAGOON_MAP_BYTES", 1, kLargest); b > 0) job[3] = b;
   });
-  mpi::check(MPI_Bcast(job, 2, MPI_LONG_LONG, 0, world), "MPI_Bcast");
+  mpi::check(MPI_Bcast(job, 4, MPI_LONG_LONG, 0, world), "MPI_Bcast");
   settings.ranks_per_node = static_cast<int>(job[0]);
   settings.max_message_bytes = static_cast<std::size_t>(job[1]);
+  settings.store_bytes = static_cast<std::size_t>(job[2]);
+  settings.map_bytes = static_cast<std::size_t>(job[3]);
   const char* dir = std::getenv(kOmpiShmDir);
   settings.shm_dir = dir != nullptr ? dir : "/dev/shm";
   settings.huge_pages = is_huge_page_dir(settings.shm_dir);

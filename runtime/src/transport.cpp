@@ -99,8 +99,11 @@ void Transport::add(std::uint32_t id, Handler* handler) {
 }
 
 void Transport::remove(std::uint32_t id) noexcept {
-  const std::lock_guard lock(handlers_mutex_);
-  handlers_.erase(id);
+  {
+    const std::lock_guard lock(handlers_mutex_);
+    handlers_.erase(id);
+  }
+  const std::lock_guard wait(serving_mutex_);
 }
 
 int Transport::service_rank(int node) const { return ctx_.leader_of_node.at(static_cast<std::size_t>(node)); }
@@ -193,6 +196,76 @@ void Transport::send_one_way(int node, Header header, std::span<const std::byte>
   if (full) flush_nodes({node});
 }
 
+AnswerHead Transport::start_call(int node, Header& header, std::span<const std::byte> payload,
+                                 std::vector<std::byte>& first, std::string_view what) {
+  header.op = Op::call;
+  header.bytes = payload.size();
+  header.reply_tag = next_tag();
+  const int service = service_rank(node);
+  {
+    const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
+    send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
+    if (sizeof header + payload.size() <= kInlineBytes) {
+      std::vector<std::byte> message(sizeof header + payload.size());
+      std::memcpy(message.data(), &header, sizeof header);
+      if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
+      mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
+                 "MPI_Send");
+    } else {
+      mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+      send_pieces(payload, payload_chunk_, service, header.reply_tag);
+    }
+  }
+  MPI_Message message;
+  MPI_Status status;
+  mpi::check(MPI_Mprobe(service, header.reply_tag, comm_, &message, &status), "MPI_Mprobe");
+  int count = 0;
+  mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  first.resize(static_cast<std::size_t>(count));
+  mpi::check(MPI_Mrecv(first.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+  AnswerHead head;
+  if (first.size() < sizeof head)
+    throw Error(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer" + on_rank());
+  std::memcpy(&head, first.data(), sizeof head);
+  if (head.error != 0) {
+    const std::string message_text(reinterpret_cast<const char*>(first.data()) + sizeof head,
+                                   first.size() - sizeof head);
+    throw_error(static_cast<ErrorKind>(head.error), message_text);
+  }
+  if (first.size() > sizeof head && first.size() - sizeof head != head.bytes)
+    throw Error(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer" + on_rank());
+  return head;
+}
+
+void Transport::receive_body(int node, int tag, std::span<std::byte> into, std::size_t bytes) {
+  const int service = service_rank(node);
+  std::vector<MPI_Request> requests;
+  std::vector<std::byte> dropped;
+  if (into.empty() && bytes > 0) dropped.resize(std::min(chunk_, bytes));
+  for (std::size_t done = 0; done < bytes; done += chunk_) {
+    const auto n = static_cast<int>(std::min(chunk_, bytes - done));
+    if (into.empty()) {
+      mpi::check(MPI_Recv(dropped.data(), n, MPI_BYTE, service, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+      continue;
+    }
+    requests.push_back(MPI_REQUEST_NULL);
+    mpi::check(MPI_Irecv(into.data() + done, n, MPI_BYTE, service, tag, comm_, &requests.back()), "MPI_Irecv");
+  }
+  mpi::check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+}
+
+std::vector<std::byte> Transport::call(int node, Header header, std::span<const std::byte> payload,
+                                       std::string_view what) {
+  std::vector<std::byte> body;
+  call(node, header, payload,
+       [&](std::size_t bytes) {
+         body.resize(bytes);
+         return std::span<std::byte>(body);
+       },
+       what);
+  return body;
+}
+
 void Transport::flush() {
   std::vector<int> nodes;
   {
@@ -242,6 +315,23 @@ void Transport::send_pieces(std::span<const std::byte> data, std::size_t piece, 
 
 void Transport::reply(const Request& request, std::span<const std::byte> data) const {
   send_pieces(data, chunk_, request.source, request.header.reply_tag);
+}
+
+void Transport::answer(const Request& request, std::span<const std::byte> body) const {
+  request.answered = true;
+  AnswerHead head;
+  head.bytes = body.size();
+  const int dest = request.source;
+  const int tag = request.header.reply_tag;
+  if (sizeof head + body.size() <= kInlineBytes) {
+    std::vector<std::byte> message(sizeof head + body.size());
+    std::memcpy(message.data(), &head, sizeof head);
+    if (!body.empty()) std::memcpy(message.data() + sizeof head, body.data(), body.size());
+    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, dest, tag, comm_), "MPI_Send");
+    return;
+  }
+  mpi::check(MPI_Send(&head, sizeof head, MPI_BYTE, dest, tag, comm_), "MPI_Send");
+  send_pieces(body, chunk_, dest, tag);
 }
 
 void Transport::receive_payload(const Request& request, std::span<std::byte> into) const {
@@ -330,7 +420,8 @@ void Transport::handle(std::vector<std::byte>& message, int source) {
       item.source = source;
       const std::size_t bytes = std::min<std::size_t>(item.header.bytes, rest.size() - sizeof(Header));
       item.inline_payload = rest.subspan(sizeof(Header), bytes);
-      if (bytes != item.header.bytes || item.header.op == Op::get || item.header.op == Op::batch) {
+      if (bytes != item.header.bytes || item.header.op == Op::get || item.header.op == Op::batch ||
+          item.header.op == Op::call) {
         record_failure(source, "a malformed batch of requests");  // stop reading it
         return;
       }
@@ -351,6 +442,7 @@ void Transport::dispatch(Request& request) {
   const Header& h = request.header;
   const int source = request.source;
   try {
+    const std::lock_guard serving(serving_mutex_);  // remove() waits for the serve to end
     Handler* handler = nullptr;
     {
       const std::lock_guard lock(handlers_mutex_);
@@ -365,6 +457,18 @@ void Transport::dispatch(Request& request) {
   } catch (const std::exception& e) {
     if (h.op == Op::get) {
       mpi::check(MPI_Send(nullptr, 0, MPI_BYTE, source, h.reply_tag, comm_), "MPI_Send");
+    } else if (h.op == Op::call && !request.answered) {
+      // The client waits for an answer: the error, as its kind and message.
+      const auto* error = dynamic_cast<const Error*>(&e);
+      AnswerHead head;
+      head.error = static_cast<std::int32_t>(error ? error->kind() : ErrorKind::generic);
+      const std::string text = e.what();
+      head.bytes = text.size();
+      std::vector<char> message(sizeof head + text.size());
+      std::memcpy(message.data(), &head, sizeof head);
+      std::memcpy(message.data() + sizeof head, text.data(), text.size());
+      mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, source, h.reply_tag, comm_),
+                 "MPI_Send");
     } else {
       record_failure(source, e.what());
     }

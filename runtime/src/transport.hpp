@@ -53,6 +53,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <span>
@@ -76,6 +77,17 @@ enum class Op : std::uint32_t {
   get = 16,    ///< reply: `bytes` bytes from `offset`
   put,         ///< payload: `bytes` bytes to write at `offset`; one-way
   accumulate,  ///< payload: `bytes` bytes to add (element kind `kind`) at `offset`; one-way
+  call = 32,   ///< payload of `bytes` bytes; answered (Transport::answer) with a status and a body
+               ///< of a size the client learns from the answer; `kind` is the handler's own request
+  post,        ///< payload of `bytes` bytes; one-way; `kind` is the handler's own request
+};
+
+/// The first message of a call's answer: a status, then the body's size. The body
+/// follows in the same message when it fits kInlineBytes, else in pieces.
+struct AnswerHead {
+  std::int32_t error = 0;  ///< 0, or the ErrorKind the service's handler threw (the body is its message)
+  std::uint32_t reserved = 0;
+  std::uint64_t bytes = 0;  ///< of the body
 };
 
 /// The fixed part of every request.
@@ -99,6 +111,8 @@ struct Request {
   /// Transport::receive_payload (after it has checked the request); if it does not,
   /// the transport receives and drops it, so the client never waits forever.
   mutable bool payload_pending = false;
+  /// A call has been answered (each call is answered once; a failure before answers it).
+  mutable bool answered = false;
 };
 
 /// Something that answers requests on its owning node's service thread.
@@ -133,6 +147,8 @@ class Transport {
 
   /// Handler ids are assigned in collective order, so every rank names an object alike.
   void add(std::uint32_t id, Handler* handler);
+  /// Unregisters a handler and returns once the service thread is not in it (a serve
+  /// may still be unpinning after its answer reached the client).
   void remove(std::uint32_t id) noexcept;
 
   // ---- client side (any rank, any thread) ----
@@ -150,6 +166,14 @@ class Transport {
   void finish_get(Reply& reply);
   /// Sends a one-way request with its payload (inline, or in chunks).
   void send_one_way(int node, Header header, std::span<const std::byte> payload);
+  /// A round trip whose answer has a size only the service knows: sends `header` (op
+  /// `call`) with `payload`, then receives the answer's body into `into(bytes)`, a
+  /// span of exactly `bytes` bytes that `into` provides (a window, the arena). Throws,
+  /// as its own Error subclass, what the service's handler threw.
+  template <class Into>
+  void call(int node, Header header, std::span<const std::byte> payload, Into&& into, std::string_view what);
+  /// `call`, answered into a new buffer.
+  std::vector<std::byte> call(int node, Header header, std::span<const std::byte> payload, std::string_view what);
   /// Returns once every one-way request this process sent has been carried out;
   /// throws Error naming what failed on the services, if anything did.
   void flush();
@@ -157,6 +181,9 @@ class Transport {
   // ---- service side (called by handlers) ----
   /// Sends a get's reply: `data`, in messages of at most LAGOON_MAX_MESSAGE_BYTES.
   void reply(const Request& request, std::span<const std::byte> data) const;
+  /// Answers a `call`: a status word, then `body` (inline, or in messages of at most
+  /// LAGOON_MAX_MESSAGE_BYTES, straight from where it lies).
+  void answer(const Request& request, std::span<const std::byte> body) const;
   /// Receives a request's payload straight into `into` (its size is header.bytes).
   void receive_payload(const Request& request, std::span<std::byte> into) const;
   /// Receives a request's payload piece by piece (at most 4 MiB each, so a service's
@@ -177,6 +204,13 @@ class Transport {
   /// MPI_Send of `data` in messages of at most `piece` bytes.
   void send_pieces(std::span<const std::byte> data, std::size_t piece, int dest, int tag) const;
   void flush_nodes(const std::vector<int>& nodes);
+  /// Sends a call's request; receives its answer's first message, throws the
+  /// service's error if it sent one, and returns the head and the inline body.
+  AnswerHead start_call(int node, Header& header, std::span<const std::byte> payload, std::vector<std::byte>& first,
+                        std::string_view what);
+  /// Receives the `bytes` bytes of an answer's body that did not fit its first message,
+  /// into `into` (or, when `into` is empty, drops them).
+  void receive_body(int node, int tag, std::span<std::byte> into, std::size_t bytes);
 
   /// What a client holds for one node: the batch being packed, and the messages sent
   /// since the node's last flush.
@@ -201,6 +235,7 @@ class Transport {
 
   std::mutex handlers_mutex_;
   std::map<std::uint32_t, Handler*> handlers_;
+  std::mutex serving_mutex_;  ///< held by the service thread while a handler serves
 
   std::mutex outbox_mutex_;
   std::vector<Outbox> outboxes_;  ///< per node
@@ -212,6 +247,27 @@ class Transport {
   };
   std::map<int, Failures> failures_;
 };
+
+template <class Into>
+void Transport::call(int node, Header header, std::span<const std::byte> payload, Into&& into,
+                     std::string_view what) {
+  std::vector<std::byte> first;
+  const AnswerHead head = start_call(node, header, payload, first, what);
+  const auto bytes = static_cast<std::size_t>(head.bytes);
+  const bool inline_body = first.size() > sizeof head;
+  std::span<std::byte> body;
+  try {
+    body = into(bytes);
+  } catch (...) {
+    if (!inline_body) receive_body(node, header.reply_tag, {}, bytes);  // the service must not wait on us
+    throw;
+  }
+  if (inline_body) {
+    std::memcpy(body.data(), first.data() + sizeof head, bytes);
+  } else {
+    receive_body(node, header.reply_tag, body, bytes);
+  }
+}
 
 template <class F>
 void Transport::receive_payload(const Request& request, F&& consume) const {

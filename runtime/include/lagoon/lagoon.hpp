@@ -6,6 +6,7 @@
 #include "lagoon/global_array.hpp"
 #include "lagoon/memory.hpp"
 #include "lagoon/mpi.hpp"
+#include "lagoon/object_store.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/segment.hpp"
 #include "lagoon/shareable.hpp"

@@ -27,6 +27,12 @@ struct Settings {
   /// LAGOON_MAX_MESSAGE_BYTES: the largest single MPI message lagoon sends; larger
   /// transfers go in chunks. Job-wide. Default 1 GiB, at most INT_MAX.
   std::size_t max_message_bytes = std::size_t{1} << 30;
+  /// LAGOON_STORE_BYTES: the arena of an ObjectStore made without a size, per node
+  /// (0: unset; the store then takes ObjectStore::default_capacity()). Job-wide.
+  std::size_t store_bytes = 0;
+  /// LAGOON_MAP_BYTES: the arena of a SharedMap made without a size, per node
+  /// (0: unset; the map then takes SharedMap's default, 64 MiB). Job-wide.
+  std::size_t map_bytes = 0;
   /// Where this rank's shared windows live: LAGOON_SHM_DIR if it was usable when
   /// lagoon started MPI, else Open MPI's own choice (/dev/shm on Linux). Per rank.
   std::string shm_dir;

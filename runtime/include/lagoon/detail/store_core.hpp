@@ -1,0 +1,109 @@
+// The type-free core of ObjectStore: the node arena, its table of objects, pins
+// that keep an object's bytes alive while a view reads them, and the cross-node
+// fetch, drop and stats requests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lagoon/runtime.hpp"
+
+namespace lagoon {
+
+/// One node's arena, as ObjectStore::stats() reports it.
+struct StoreStats {
+  int node = 0;
+  std::size_t capacity = 0;      ///< bytes of the node's arena
+  std::size_t used = 0;          ///< bytes allocated (objects, cached copies, the table)
+  std::size_t objects = 0;       ///< objects this node owns (put by its ranks, not freed)
+  std::size_t object_bytes = 0;  ///< their bytes
+  std::size_t cached = 0;        ///< copies of other nodes' objects held here
+  std::size_t cached_bytes = 0;  ///< their bytes
+  std::uint64_t fetches = 0;     ///< objects this node brought over from another node
+  std::uint64_t cache_hits = 0;  ///< gets of another node's object answered by the copy here
+  std::uint64_t evictions = 0;   ///< cached copies dropped to make room
+};
+
+namespace detail {
+
+/// What an ObjectRef holds: where the object lives, what it is, how big.
+struct RefData {
+  std::uint32_t store = 0;  ///< the store's id (0: an empty ref)
+  std::int32_t node = -1;   ///< the owning node
+  std::uint64_t serial = 0; ///< the object's number on its node (never reused)
+  std::uint64_t bytes = 0;
+  std::uint64_t tag = 0;    ///< type_tag of the type it was put as
+  friend bool operator==(const RefData&, const RefData&) = default;
+};
+
+class StoreState;
+
+/// Keeps one object's bytes in the node arena while it lives (move-only).
+class Pin {
+ public:
+  Pin() noexcept;
+  Pin(Pin&&) noexcept;
+  Pin& operator=(Pin&&) noexcept;
+  ~Pin();
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+
+  [[nodiscard]] const std::byte* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+  [[nodiscard]] bool fetched() const noexcept { return fetched_; }
+  [[nodiscard]] bool owned_here() const noexcept { return owned_here_; }
+  /// Unpins now (the bytes may go once no rank of the node pins them).
+  void reset() noexcept;
+
+ private:
+  friend class StoreCore;
+  std::shared_ptr<StoreState> state_;
+  RefData ref_;
+  const std::byte* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool fetched_ = false;
+  bool owned_here_ = false;
+};
+
+class StoreCore {
+ public:
+  /// `bytes` per node; 0 takes LAGOON_STORE_BYTES, else default_capacity().
+  /// @note collective over the world
+  StoreCore(const Runtime& rt, std::size_t bytes);
+  /// Waits until no rank has a request in flight, then frees the arena.
+  /// @note collective over the world
+  ~StoreCore();
+  StoreCore(const StoreCore&) = delete;
+  StoreCore& operator=(const StoreCore&) = delete;
+
+  /// Copies `bytes` into this node's arena as a new object of `type`.
+  [[nodiscard]] RefData put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes);
+  /// The object's bytes in this node's arena, fetched from its node first if needed.
+  [[nodiscard]] Pin pin(const RefData& ref, std::uint64_t tag, std::string_view type) const;
+  void free(const RefData& ref);
+
+  [[nodiscard]] StoreStats local_stats() const;
+  [[nodiscard]] std::vector<StoreStats> stats() const;
+  [[nodiscard]] std::size_t capacity() const noexcept;
+  [[nodiscard]] bool in_arena(const void* p) const noexcept;
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] static std::size_t default_capacity();
+
+ private:
+  std::shared_ptr<StoreState> state_;
+};
+
+/// FNV-1a of a type's name: the tag an ObjectRef carries and get checks.
+[[nodiscard]] constexpr std::uint64_t type_tag(std::string_view name) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace detail
+}  // namespace lagoon

@@ -1,0 +1,201 @@
+// ObjectStore: Ray-like put/get of any C++ object by reference. Shareable data is
+// stored once per node, as raw bytes in the node's arena, and read in place;
+// anything else is stored as a Boost.Serialization archive and read back as a copy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "lagoon/detail/archive.hpp"
+#include "lagoon/detail/store_core.hpp"
+#include "lagoon/detail/type_name.hpp"
+#include "lagoon/error.hpp"
+#include "lagoon/runtime.hpp"
+#include "lagoon/shareable.hpp"
+
+namespace lagoon {
+
+class ObjectStore;
+
+namespace detail {
+
+/// Contiguous ranges of Shareable elements, stored as raw bytes.
+template <class T>
+struct raw_range : std::false_type {};
+template <class E, class A>
+  requires Shareable<E> && (!std::is_same_v<E, bool>)
+struct raw_range<std::vector<E, A>> : std::true_type {
+  using element = E;
+};
+
+}  // namespace detail
+
+/// A reference to an object in an ObjectStore: which store, which node owns it,
+/// its number there, its size and its type's tag. Shareable: send it, broadcast
+/// it, keep it in a SharedArray. A default-constructed ref is empty.
+template <class T>
+class ObjectRef {
+ public:
+  ObjectRef() = default;
+
+  [[nodiscard]] bool empty() const noexcept { return data_.store == 0; }
+  explicit operator bool() const noexcept { return !empty(); }
+  /// The node whose arena holds the object (and whose rank put it).
+  [[nodiscard]] int owner_node() const noexcept { return data_.node; }
+  /// The object's number on its node.
+  [[nodiscard]] std::uint64_t id() const noexcept { return data_.serial; }
+  /// Bytes it takes in an arena (raw bytes, or its archive).
+  [[nodiscard]] std::size_t bytes() const noexcept { return static_cast<std::size_t>(data_.bytes); }
+  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
+
+ private:
+  friend class ObjectStore;
+  explicit ObjectRef(const detail::RefData& data) : data_(data) {}
+  detail::RefData data_;
+};
+
+/// A read-only view of Shareable data in the node's arena: a range of `E` (one
+/// element for a single value). No copy: `data()` points into node shared memory.
+/// The object's bytes stay while a view of it lives, even after `free`; a view must
+/// not outlive its store.
+template <class E>
+class ObjectView {
+ public:
+  using value_type = E;
+  using const_iterator = const E*;
+
+  ObjectView() = default;
+
+  [[nodiscard]] const E* data() const noexcept { return reinterpret_cast<const E*>(pin_.data()); }
+  [[nodiscard]] std::size_t size() const noexcept { return pin_.bytes() / sizeof(E); }
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+  [[nodiscard]] const E* begin() const noexcept { return data(); }
+  [[nodiscard]] const E* end() const noexcept { return data() + size(); }
+  [[nodiscard]] const E& operator[](std::size_t i) const noexcept { return data()[i]; }
+  /// The first (for a single value: the) element.
+  [[nodiscard]] const E& operator*() const noexcept { return *data(); }
+  [[nodiscard]] const E* operator->() const noexcept { return data(); }
+  [[nodiscard]] std::span<const E> span() const noexcept { return {data(), size()}; }
+  /// Whether this get brought the bytes over from the owner's node (the first get
+  /// on a node); a later get on the node reads the copy this one left.
+  [[nodiscard]] bool fetched() const noexcept { return pin_.fetched(); }
+  /// Whether the object belongs to this node (no transfer ever happened).
+  [[nodiscard]] bool owned_here() const noexcept { return pin_.owned_here(); }
+
+ private:
+  friend class ObjectStore;
+  explicit ObjectView(detail::Pin pin) : pin_(std::move(pin)) {}
+  detail::Pin pin_;
+};
+
+/// Ray-like object store: any rank puts, any rank on any node gets by reference.
+///
+/// Each node keeps one arena (a shared segment with a Boost.Interprocess heap).
+///   - `put` copies the value into the putting rank's node arena (not collective).
+///   - `get` of Shareable data (a value, a std::vector or std::span of elements)
+///     returns an ObjectView aliasing the arena: no copy on the owner's node; on
+///     another node the first get brings the bytes over once (while the owner
+///     computes: the node's transport service answers) and caches them in that
+///     node's arena, so the node's other ranks read them in place too.
+///   - `get` of anything else deserializes the object's Boost.Serialization archive.
+///   - `free` (by the rank that put it) releases the bytes on every node.
+///
+/// **Example**:
+///   lagoon::ObjectStore store(rt);                        // collective
+///   lagoon::ObjectRef<std::vector<double>> ref;
+///   if (rt.rank() == 0) ref = store.put(std::vector<double>(1 << 20, 1.0));
+///   MPI_Bcast(&ref, sizeof ref, MPI_BYTE, 0, rt.world());  // refs are Shareable
+///   auto v = store.get(ref);                              // ObjectView<double>
+///   double s = std::accumulate(v.begin(), v.end(), 0.0);
+class ObjectStore {
+ public:
+  /// An arena of `bytes_per_node` on every node (0: LAGOON_STORE_BYTES, else
+  /// default_capacity()). @note collective over the world
+  explicit ObjectStore(const Runtime& rt, std::size_t bytes_per_node = 0) : core_(rt, bytes_per_node) {}
+  /// Frees every node's arena once no rank has a request in flight.
+  /// @note collective over the world
+  ~ObjectStore() = default;
+
+  /// The type of `put(value)`'s ref: ObjectRef<T> (a span gives a vector's ref).
+  template <class T>
+  [[nodiscard]] ObjectRef<T> put(const T& value) {
+    if constexpr (detail::raw_range<T>::value) {
+      using E = typename detail::raw_range<T>::element;
+      return put_raw<T>(std::as_bytes(std::span<const E>(value.data(), value.size())));
+    } else if constexpr (Shareable<T>) {
+      return put_raw<T>(std::as_bytes(std::span<const T, 1>(&value, 1)));
+    } else {
+      thread_local std::vector<std::byte> buffer;
+      buffer.clear();
+      detail::serialize_into(value, buffer);
+      return ObjectRef<T>(core_.put(tag<T>(), detail::type_name<T>(), buffer));
+    }
+  }
+  /// Stores the elements as raw bytes; get returns an ObjectView<E>.
+  template <class E, std::size_t N>
+    requires Shareable<std::remove_const_t<E>>
+  [[nodiscard]] ObjectRef<std::vector<std::remove_const_t<E>>> put(std::span<E, N> elements) {
+    using V = std::vector<std::remove_const_t<E>>;
+    return put_raw<V>(std::as_bytes(elements));
+  }
+
+  /// ObjectView<E> for a vector of Shareable E, ObjectView<T> (one element) for a
+  /// Shareable T, else a T read from its archive. Throws InvalidArgument for an empty
+  /// ref or one of another store, TypeMismatch when the object was put as another type,
+  /// ObjectFreed after free, DeserializeError for a corrupt archive.
+  template <class T>
+  [[nodiscard]] auto get(const ObjectRef<T>& ref) const {
+    detail::Pin pin = core_.pin(ref.data_, tag<T>(), detail::type_name<T>());
+    if constexpr (detail::raw_range<T>::value) {
+      return ObjectView<typename detail::raw_range<T>::element>(std::move(pin));
+    } else if constexpr (Shareable<T>) {
+      return ObjectView<T>(std::move(pin));
+    } else {
+      T value{};
+      detail::deserialize(std::span<const std::byte>(pin.data(), pin.bytes()), value,
+                          "lagoon::ObjectStore.get<" + std::string(detail::type_name<T>()) + ">");
+      return value;
+    }
+  }
+
+  /// Releases the object's bytes on every node (where a view still reads them, when
+  /// that view goes). Only the rank that put it may free it; a second free, or a get
+  /// after, throws ObjectFreed.
+  template <class T>
+  void free(const ObjectRef<T>& ref) {
+    core_.free(ref.data_);
+  }
+
+  /// Every node's arena (asks the other nodes' services; not collective).
+  [[nodiscard]] std::vector<StoreStats> stats() const { return core_.stats(); }
+  /// This node's arena.
+  [[nodiscard]] StoreStats local_stats() const { return core_.local_stats(); }
+  /// Bytes of each node's arena.
+  [[nodiscard]] std::size_t capacity() const noexcept { return core_.capacity(); }
+  /// Whether `p` points into this node's arena (a view's data() does).
+  [[nodiscard]] bool in_arena(const void* p) const noexcept { return core_.in_arena(p); }
+  /// One line: the arena's capacity and where it came from (argument, LAGOON_STORE_BYTES
+  /// or the default), and this node's use of it.
+  [[nodiscard]] std::string describe() const { return core_.describe(); }
+  /// The capacity a store takes when neither the constructor nor LAGOON_STORE_BYTES
+  /// gives one: 1 GiB, or an eighth of the node's available memory if that is less.
+  [[nodiscard]] static std::size_t default_capacity() { return detail::StoreCore::default_capacity(); }
+
+ private:
+  template <class T>
+  static constexpr std::uint64_t tag() {
+    return detail::type_tag(detail::type_name<T>());
+  }
+  template <class T>
+  ObjectRef<T> put_raw(std::span<const std::byte> bytes) {
+    return ObjectRef<T>(core_.put(tag<T>(), detail::type_name<T>(), bytes));
+  }
+
+  detail::StoreCore core_;
+};
+
+}  // namespace lagoon

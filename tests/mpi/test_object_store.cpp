@@ -1,0 +1,370 @@
+// ObjectStore: put on one rank, get on every rank of every node; zero-copy views
+// inside the node arena, one transfer (and one copy) per node, cache hits; the
+// serialized path; type mismatch, freed objects, a full arena, a corrupt archive.
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/split_member.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+namespace {
+
+using lagoon::testing::runtime;
+using lagoon::testing::throws;
+
+class ObjectStoreTest : public lagoon::testing::MpiTest {};
+
+constexpr std::size_t kArena = 64u << 20;
+
+/// Rank `root`'s ref, on every rank.
+template <class T>
+lagoon::ObjectRef<T> broadcast(lagoon::ObjectRef<T> ref, int root = 0) {
+  MPI_Bcast(&ref, sizeof ref, MPI_BYTE, root, runtime().world());
+  return ref;
+}
+
+int count_over_node(bool flag) {
+  int mine = flag ? 1 : 0, total = 0;
+  MPI_Allreduce(&mine, &total, 1, MPI_INT, MPI_SUM, runtime().node_comm());
+  return total;
+}
+
+TEST_F(ObjectStoreTest, AVectorPutOnOneRankIsReadInPlaceOnEveryNodeAfterOneTransferPerNode) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  const std::size_t n = 1'000'003;
+  lagoon::ObjectRef<std::vector<double>> ref;
+  if (rt.rank() == 0) {
+    std::vector<double> v(n);
+    std::iota(v.begin(), v.end(), 0.0);
+    ref = store.put(v);
+  }
+  ref = broadcast(ref);
+  ASSERT_FALSE(ref.empty());
+  EXPECT_EQ(ref.owner_node(), 0);
+  EXPECT_EQ(ref.bytes(), n * sizeof(double));
+
+  auto view = store.get(ref);
+  ASSERT_EQ(view.size(), n);
+  EXPECT_TRUE(store.in_arena(view.data())) << "the view must alias the node arena";
+  EXPECT_EQ(view.owned_here(), rt.node() == 0);
+  for (std::size_t i = 0; i < n; i += 997) ASSERT_EQ(view[i], static_cast<double>(i));
+  EXPECT_EQ(std::accumulate(view.begin(), view.end(), 0.0), static_cast<double>(n) * (n - 1) / 2);
+  // One rank of each other node brought the bytes over; the others read its copy.
+  EXPECT_EQ(count_over_node(view.fetched()), rt.node() == 0 ? 0 : 1);
+  rt.barrier();
+  const auto stats = store.local_stats();
+  EXPECT_EQ(stats.fetches, rt.node() == 0 ? 0u : 1u);
+  EXPECT_EQ(stats.cached, rt.node() == 0 ? 0u : 1u);
+  EXPECT_EQ(stats.objects, rt.node() == 0 ? 1u : 0u);
+
+  // A second get on the node: a cache hit, the same bytes, no transfer.
+  auto again = store.get(ref);
+  EXPECT_EQ(again.data(), view.data());
+  EXPECT_FALSE(again.fetched());
+  rt.barrier();
+  EXPECT_EQ(store.local_stats().fetches, rt.node() == 0 ? 0u : 1u);
+  if (rt.node() != 0) {
+    EXPECT_GE(store.local_stats().cache_hits, static_cast<std::uint64_t>(rt.node_size()));
+  }
+  rt.barrier();
+}
+
+struct Point {
+  double x, y;
+  std::int32_t id;
+};
+
+TEST_F(ObjectStoreTest, ValuesAndSpansOfShareableDataAreRawAndAnyRankCanPut) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  // Every rank puts at once (not collective): a value and a span.
+  const Point p{rt.rank() + 0.5, -1.0 * rt.rank(), rt.rank()};
+  std::vector<std::int64_t> ints(1000 + rt.rank());
+  std::iota(ints.begin(), ints.end(), rt.rank() * 10'000);
+  struct Refs {
+    lagoon::ObjectRef<Point> point;
+    lagoon::ObjectRef<std::vector<std::int64_t>> ints;
+  } mine{store.put(p), store.put(std::span<const std::int64_t>(ints))};
+  std::vector<Refs> all(static_cast<std::size_t>(rt.size()));
+  MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, rt.world());
+  for (int r = 0; r < rt.size(); ++r) {
+    const auto& refs = all[static_cast<std::size_t>(r)];
+    EXPECT_EQ(refs.point.owner_node(), rt.node_of(r));
+    auto point = store.get(refs.point);
+    ASSERT_EQ(point.size(), 1u);
+    EXPECT_EQ(point->x, r + 0.5);
+    EXPECT_EQ((*point).id, r);
+    EXPECT_TRUE(store.in_arena(&*point));
+    auto v = store.get(refs.ints);
+    ASSERT_EQ(v.size(), 1000u + r);
+    for (std::size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], r * 10'000 + static_cast<std::int64_t>(i));
+  }
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, OtherTypesGoThroughTheirArchiveAndComeBackEqual) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  std::map<std::string, std::string> capitals{{"France", "Paris"}, {"Japan", "Tokyo"}, {"Peru", "Lima"}};
+  std::vector<std::string> words;
+  for (int i = 0; i < 10'000; ++i) words.push_back("w" + std::to_string(i * 7919));
+  lagoon::ObjectRef<std::map<std::string, std::string>> map_ref;
+  lagoon::ObjectRef<std::vector<std::string>> words_ref;
+  const int root = rt.size() - 1;  // the last node owns them
+  if (rt.rank() == root) {
+    map_ref = store.put(capitals);
+    words_ref = store.put(words);
+  }
+  map_ref = broadcast(map_ref, root);
+  words_ref = broadcast(words_ref, root);
+  EXPECT_EQ(store.get(map_ref), capitals);
+  EXPECT_EQ(store.get(words_ref), words);
+  EXPECT_EQ(store.get(words_ref), words);  // from the node's copy
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, AGetAsAnotherTypeIsATypeMismatch) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  lagoon::ObjectRef<std::vector<double>> ref;
+  lagoon::ObjectRef<std::vector<std::string>> strings;
+  if (rt.rank() == 0) {
+    ref = store.put(std::vector<double>{1, 2, 3});
+    strings = store.put(std::vector<std::string>{"a"});
+  }
+  ref = broadcast(ref);
+  strings = broadcast(strings);
+  // A ref's bytes received as a ref of another type (as a user's MPI_Recv might).
+  lagoon::ObjectRef<std::vector<float>> as_float;
+  std::memcpy(static_cast<void*>(&as_float), &ref, sizeof ref);
+  EXPECT_TRUE(throws<lagoon::TypeMismatch>([&] { (void)store.get(as_float); }, "another type"));
+  lagoon::ObjectRef<std::map<int, int>> as_map;
+  std::memcpy(static_cast<void*>(&as_map), &strings, sizeof strings);
+  EXPECT_TRUE(throws<lagoon::TypeMismatch>([&] { (void)store.get(as_map); }, "std::map<int, int>"));
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)store.get(lagoon::ObjectRef<double>{}); }, "empty"));
+  lagoon::ObjectStore other(rt, 1u << 20);
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)other.get(ref); }, "another store"));
+  EXPECT_EQ(store.get(ref)[2], 3.0);  // the real type still reads
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, FreeReleasesTheBytesOnEveryNodeAndLaterGetsAreObjectFreed) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  const std::size_t n = 1 << 20;
+  lagoon::ObjectRef<std::vector<float>> ref;
+  if (rt.rank() == 0) ref = store.put(std::vector<float>(n, 2.5f));
+  ref = broadcast(ref);
+  {
+    auto view = store.get(ref);  // every node holds the bytes now
+    EXPECT_EQ(view[n - 1], 2.5f);
+    rt.barrier();
+    if (rt.rank() == 0) {
+      // Only the rank that put it frees it.
+    } else {
+      EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { store.free(ref); }, "only"));
+    }
+    rt.barrier();
+    if (rt.rank() == 0) store.free(ref);
+    rt.barrier();
+    // A view read before the free still reads (its bytes stay while it lives).
+    EXPECT_EQ(view[n / 2], 2.5f);
+    EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(ref); }, "was freed"));
+    rt.barrier();
+  }
+  rt.barrier();  // every view is gone: no bytes of the object stay anywhere
+  // (A service thread that sent the bytes to another node unpins them when its send
+  // returns, which on an oversubscribed machine can be a moment after the receiver
+  // has them.)
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store.local_stats().used >= n * sizeof(float) / 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto stats = store.local_stats();
+  EXPECT_EQ(stats.objects, 0u);
+  EXPECT_EQ(stats.cached, 0u);
+  EXPECT_LT(stats.used, n * sizeof(float) / 4) << "the freed bytes went back to the arena: " << store.describe();
+  if (rt.rank() == 0) {
+    EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { store.free(ref); }, "already freed"));
+  }
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, AFullArenaIsOutOfMemoryNamingTheNodeAndBytesAndCopiesAreEvicted) {
+  auto& rt = runtime();
+  const std::size_t arena = 1u << 20;
+  lagoon::ObjectStore store(rt, arena);
+  EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(2 * arena)); },
+                                          "cannot hold 2097152 bytes"));
+  EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(2 * arena)); },
+                                          "node " + std::to_string(rt.node())));
+  // Two objects of 60% of an arena each, on the last node: another node can cache one
+  // at a time; the second get evicts the first copy once no view reads it.
+  const int root = rt.size() - 1;
+  const std::size_t big = arena * 6 / 10;
+  lagoon::ObjectRef<std::vector<char>> a, b;
+  if (rt.rank() == root) a = store.put(std::vector<char>(big, 'a'));
+  a = broadcast(a, root);
+  rt.barrier();
+  if (rt.rank() == root) {
+    EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(big, 'b')); }, "bytes free"));
+    store.free(a);
+    b = store.put(std::vector<char>(big, 'b'));
+  }
+  b = broadcast(b, root);
+  if (rt.node() != rt.node_of(root) && rt.node_rank() == 0) {
+    EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(a); }, "freed"));
+    lagoon::ObjectRef<std::vector<char>> c;  // a third object, put here, fills the arena
+    auto own = store.put(std::vector<char>(arena / 3, 'c'));
+    {
+      auto vb = store.get(b);
+      EXPECT_EQ(vb[big - 1], 'b');
+      // b's copy is in use: a put that needs its room fails.
+      EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(big, 'd')); }, "in use"));
+    }
+    // Unpinned now: the copy is evicted to make room.
+    auto d = store.put(std::vector<char>(big / 2, 'd'));
+    EXPECT_EQ(store.local_stats().evictions, 1u);
+    store.free(d);
+    EXPECT_EQ(store.get(b)[0], 'b');  // brought over again
+    (void)c;
+    store.free(own);
+  }
+  rt.barrier();
+}
+
+/// A type whose reader expects another layout than its writer wrote (two versions of
+/// a program): the archive is corrupt for the reader.
+struct Skewed {
+  std::vector<std::string> names;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    const std::uint64_t count = 1ull << 40;  // a count no archive of this size can hold
+    const std::string tail = "xyz";
+    ar << count << tail;
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> names;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+struct Truncated {
+  std::string text;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    const std::uint64_t length = 1000;
+    ar << length;  // a length, then fewer bytes than it says
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> text;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+TEST_F(ObjectStoreTest, ACorruptArchiveIsADeserializeErrorOnTheReadingRank) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, kArena);
+  lagoon::ObjectRef<Skewed> skewed;
+  lagoon::ObjectRef<Truncated> truncated;
+  if (rt.rank() == 0) {
+    skewed = store.put(Skewed{});
+    truncated = store.put(Truncated{});
+  }
+  skewed = broadcast(skewed);
+  truncated = broadcast(truncated);
+  EXPECT_TRUE(throws<lagoon::DeserializeError>([&] { (void)store.get(skewed); }, "corrupt or truncated"));
+  EXPECT_TRUE(throws<lagoon::DeserializeError>([&] { (void)store.get(truncated); }, "Truncated"));
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, AGetCompletesWhileTheOwnerNodeComputes) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  lagoon::ObjectStore store(rt, kArena);
+  lagoon::ObjectRef<std::vector<std::uint8_t>> ref;
+  if (rt.rank() == 0) ref = store.put(std::vector<std::uint8_t>(8u << 20, 7));
+  ref = broadcast(ref);
+  using Clock = std::chrono::steady_clock;
+  if (rt.node() == 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // "computes": no MPI call
+  } else {
+    const auto start = Clock::now();
+    auto v = store.get(ref);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    EXPECT_EQ(v[12345], 7);
+    EXPECT_LT(ms, 1000.0) << "the get waited for the owner to stop computing";
+    if (rt.node_rank() == 0) std::printf("    [measured] 8 MiB get while the owner computes: %.1f ms\n", ms);
+  }
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, StatsReportEveryNodeFromAnyRank) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 4u << 20);
+  lagoon::ObjectRef<std::vector<int>> ref;
+  if (rt.is_node_leader()) ref = store.put(std::vector<int>(1000 * (rt.node() + 1)));
+  rt.barrier();
+  if (rt.rank() == rt.size() - 1) {
+    const auto all = store.stats();
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(rt.node_count()));
+    for (int n = 0; n < rt.node_count(); ++n) {
+      const auto& s = all[static_cast<std::size_t>(n)];
+      EXPECT_EQ(s.node, n);
+      EXPECT_EQ(s.capacity, 4u << 20);
+      EXPECT_EQ(s.objects, 1u);
+      EXPECT_EQ(s.object_bytes, 4000u * (n + 1));
+      EXPECT_GE(s.used, s.object_bytes);
+    }
+    const std::string text = store.describe();
+    std::printf("    [describe] %s\n", text.c_str());
+    EXPECT_NE(text.find("4.00 MiB per node (from the constructor"), std::string::npos) << text;
+  }
+  rt.barrier();
+  if (rt.is_node_leader()) store.free(ref);
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, TheNodeHoldsOneCopyNotOnePerRank) {
+  auto& rt = runtime();
+  const std::size_t bytes = 64u << 20;
+  lagoon::ObjectStore store(rt, bytes + (4u << 20));
+  std::vector<double> source;
+  if (rt.rank() == 0) source.assign(bytes / sizeof(double), 1.0);
+  auto node_pss = [&] {
+    unsigned long long mine = lagoon::memory_usage().pss, total = 0;
+    MPI_Allreduce(&mine, &total, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, rt.node_comm());
+    return static_cast<double>(total);
+  };
+  rt.barrier();
+  const double before = node_pss();
+  lagoon::ObjectRef<std::vector<double>> ref;
+  if (rt.rank() == 0) ref = store.put(source);
+  ref = broadcast(ref);
+  double sum = 0;
+  {
+    auto v = store.get(ref);
+    sum = std::accumulate(v.begin(), v.end(), 0.0);  // every rank reads every page
+    rt.barrier();
+  }
+  const double copies = (node_pss() - before) / static_cast<double>(bytes);
+  EXPECT_EQ(sum, static_cast<double>(bytes / sizeof(double)));
+  if (rt.node_rank() == 0)
+    std::printf("    [measured] node %d (%d ranks): node PSS grew by %.3f copies of the object\n", rt.node(),
+                rt.node_size(), copies);
+  // The arena's pages are the node's one copy (made and counted when the store was).
+  EXPECT_LT(copies, 0.5);
+  rt.barrier();
+}
+
+}  // namespace
