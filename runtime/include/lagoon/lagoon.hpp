@@ -11,3 +11,4 @@
 #include "lagoon/segment.hpp"
 #include "lagoon/shareable.hpp"
 #include "lagoon/shared_array.hpp"
+#include "lagoon/shared_map.hpp"
