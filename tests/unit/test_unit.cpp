@@ -85,3 +85,80 @@ TEST(Memory, ReadsThisProcess) {
 }
 
 }  // namespace
+
+// ---- the serialized path's reader ----
+
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <random>
+
+#include "lagoon/detail/archive.hpp"
+
+namespace {
+
+using Catalog = std::map<std::string, std::vector<std::string>>;
+
+Catalog sample_catalog() {
+  Catalog c;
+  for (int i = 0; i < 20; ++i) c["key" + std::to_string(i)] = std::vector<std::string>(static_cast<std::size_t>(i % 4), "v" + std::to_string(i));
+  return c;
+}
+
+TEST(Archive, RoundTripsWithAndWithoutHeader) {
+  const Catalog c = sample_catalog();
+  for (unsigned flags : {0u, unsigned{boost::archive::no_header}}) {
+    std::vector<std::byte> bytes;
+    lagoon::detail::serialize_into(c, bytes, flags);
+    Catalog back;
+    lagoon::detail::deserialize(bytes, back, "catalog", flags);
+    EXPECT_EQ(back, c);
+  }
+}
+
+TEST(Archive, EveryTruncationIsADeserializeError) {
+  std::vector<std::byte> bytes;
+  lagoon::detail::serialize_into(sample_catalog(), bytes);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    Catalog back;
+    EXPECT_THROW(lagoon::detail::deserialize(std::span<const std::byte>(bytes).first(cut), back, "catalog"),
+                 lagoon::DeserializeError)
+        << "cut at " << cut << " of " << bytes.size();
+  }
+}
+
+TEST(Archive, CorruptBytesAreADeserializeErrorOrAValueNeverACrash) {
+  std::vector<std::byte> good;
+  lagoon::detail::serialize_into(sample_catalog(), good);
+  std::mt19937_64 rng(7);
+  int refused = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    auto bytes = good;
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips)
+      bytes[rng() % bytes.size()] = static_cast<std::byte>(rng());
+    Catalog back;
+    try {
+      lagoon::detail::deserialize(bytes, back, "catalog");
+    } catch (const lagoon::DeserializeError&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 1000);  // most corruptions are caught (the rest change a character)
+}
+
+TEST(Archive, ALengthLargerThanTheArchiveIsRefusedBeforeAllocating) {
+  std::vector<std::byte> bytes;
+  lagoon::detail::serialize_into(std::string("abc"), bytes, boost::archive::no_header);
+  const std::uint64_t huge = std::uint64_t{1} << 60;  // an allocation that would fail, or take all memory
+  std::memcpy(bytes.data(), &huge, sizeof huge);
+  std::string back;
+  try {
+    lagoon::detail::deserialize(bytes, back, "text", boost::archive::no_header);
+    FAIL() << "read a string of 2^60 bytes from 11";
+  } catch (const lagoon::DeserializeError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than the bytes left"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(back.capacity() < 1024);
+}
+
+}  // namespace
