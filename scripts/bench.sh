@@ -3,8 +3,9 @@
 # results/bench-<host>.txt:  bash scripts/bench.sh   (LAGOON_BENCH_BYTES=1.5e9 by default)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# The Global Arrays peer of bench_global (not needed to build or test lagoon).
-ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev)
+# The peers (not needed to build or test lagoon): Global Arrays for bench_global,
+# Python's pickle through mpi4py for bench_store.
+ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev python3-mpi4py)
 if ! dpkg-query -W -f='${Status}' "${ga[@]}" 2>/dev/null | grep -q "install ok installed"; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${ga[@]}" >/dev/null
@@ -34,5 +35,11 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
     LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp --mca osc_sm_priority 0 build/benchmarks/bench_global
     LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_global
   fi
+  # ObjectStore: local gets, a remote get against MPI_Send/MPI_Recv, the serialized
+  # path against Boost alone; then pickle 5 / mpi4py on the same strings.
+  LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_store
+  LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_store
+  echo; echo "### benchmarks/pickle_peer.py (2 ranks)"
+  bash "$here/mpirun.sh" -np 2 /usr/bin/python3 benchmarks/pickle_peer.py
 } 2>&1 | tee "$out"
 echo "written: $out"

@@ -1,0 +1,164 @@
+// ObjectStore beside its physical limits and peers, in one run:
+//   (a) a local get (the object lives in this node's arena) of 8 B and of 64 MiB:
+//       a pin in the node's table, no copy, so the same time whatever the size;
+//   (b) a remote get of 64 MiB (owner on the other node, nothing cached) beside
+//       MPI_Send/MPI_Recv of the same bytes between the same ranks;
+//   (c) put + get of a std::vector<std::string> of 1M short strings (the serialized
+//       path) beside Boost.Serialization alone (binary archive to memory and back).
+//       benchmarks/pickle_peer.py measures Python's pickle 5 / mpi4py on the same data.
+// Run on 2 ranks as 2 virtual nodes:
+//   LAGOON_RANKS_PER_NODE=1 mpirun -np 2 --mca btl self,tcp ./bench_store
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <string>
+#include <vector>
+
+#include "bench_main.hpp"
+
+namespace {
+
+using lagoon::bench::runtime;
+
+constexpr int kLocalGets = 100000;
+constexpr std::size_t kBig = std::size_t{64} << 20;
+constexpr std::size_t kStrings = 1'000'000;
+
+void runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, 1); }
+
+lagoon::ObjectStore& store() {
+  static lagoon::ObjectStore s(runtime(), 3 * kBig);
+  return s;
+}
+
+std::vector<std::string> short_strings() {
+  std::vector<std::string> v;
+  v.reserve(kStrings);
+  for (std::size_t i = 0; i < kStrings; ++i) v.push_back("item-" + std::to_string(i * 2654435761u % 1000000007u));
+  return v;
+}
+
+/// (a) kLocalGets gets (and view releases) of an object this node owns.
+template <class T>
+void local_gets(benchmark::State& state, const T& value) {
+  auto ref = store().put(value);
+  double checksum = 0;
+  for (auto _ : state) {
+    lagoon::bench::time_step(state, [&] {
+      for (int i = 0; i < kLocalGets; ++i) {
+        auto v = store().get(ref);
+        checksum += static_cast<double>(v.size());
+      }
+    });
+  }
+  benchmark::DoNotOptimize(checksum);
+  store().free(ref);
+}
+
+void BM_local_get_8B(benchmark::State& state) { local_gets(state, std::uint64_t{42}); }
+void BM_local_get_64MiB(benchmark::State& state) { local_gets(state, std::vector<std::byte>(kBig)); }
+
+/// (b) World rank 0 gets an object that the last rank (another node) put just
+/// before; rank 0's node holds no copy of it.
+void BM_remote_get_64MiB(benchmark::State& state) {
+  auto& rt = runtime();
+  const int owner = rt.size() - 1;
+  std::vector<std::byte> data;
+  if (rt.rank() == owner) data.assign(kBig, std::byte{3});
+  for (auto _ : state) {
+    lagoon::ObjectRef<std::vector<std::byte>> ref;
+    if (rt.rank() == owner) ref = store().put(data);
+    MPI_Bcast(&ref, sizeof ref, MPI_BYTE, owner, rt.world());
+    rt.barrier();
+    const double start = MPI_Wtime();
+    double elapsed = 0;
+    if (rt.rank() == 0) {
+      auto v = store().get(ref);
+      elapsed = MPI_Wtime() - start;
+      if (!v.fetched() || v[kBig - 1] != std::byte{3}) state.SkipWithError("not fetched");
+    }
+    lagoon::bench::report_slowest(state, elapsed);
+    rt.barrier();
+    if (rt.rank() == owner) store().free(ref);
+    lagoon::bench::idle_barrier(rt.world());
+  }
+}
+
+void BM_mpi_send_recv_64MiB(benchmark::State& state) {
+  auto& rt = runtime();
+  const int owner = rt.size() - 1;
+  std::vector<std::byte> buffer(kBig, std::byte{3});
+  for (auto _ : state) {
+    rt.barrier();
+    const double start = MPI_Wtime();
+    double elapsed = 0;
+    if (rt.rank() == owner) {
+      MPI_Send(buffer.data(), static_cast<int>(kBig), MPI_BYTE, 0, 5, rt.world());
+    } else if (rt.rank() == 0) {
+      MPI_Recv(buffer.data(), static_cast<int>(kBig), MPI_BYTE, owner, 5, rt.world(), MPI_STATUS_IGNORE);
+      elapsed = MPI_Wtime() - start;
+    }
+    lagoon::bench::report_slowest(state, elapsed);
+  }
+}
+
+/// (c) Every rank puts its vector of strings and gets it back (serialized path).
+void BM_store_put_get_1M_strings(benchmark::State& state) {
+  const auto strings = short_strings();
+  std::size_t total = 0;
+  for (auto _ : state) {
+    lagoon::bench::time_step(state, [&] {
+      auto ref = store().put(strings);
+      const auto back = store().get(ref);
+      total += back.size();
+      store().free(ref);
+    });
+  }
+  if (total != kStrings * state.iterations()) state.SkipWithError("lost strings");
+}
+
+/// (c) Boost.Serialization alone: a binary archive into memory and back.
+void BM_boost_archive_1M_strings(benchmark::State& state) {
+  const auto strings = short_strings();
+  std::size_t total = 0;
+  std::vector<std::byte> buffer;  // kept between iterations, as the store keeps its own
+  for (auto _ : state) {
+    lagoon::bench::time_step(state, [&] {
+      buffer.clear();
+      lagoon::detail::ByteSink sink(buffer);
+      {
+        boost::archive::binary_oarchive out(sink, boost::archive::no_codecvt);
+        out << strings;
+      }
+      lagoon::detail::ByteSource source(buffer);
+      boost::archive::binary_iarchive in(source, boost::archive::no_codecvt);
+      std::vector<std::string> back;
+      in >> back;
+      total += back.size();
+    });
+  }
+  if (total != kStrings * state.iterations()) state.SkipWithError("lost strings");
+}
+
+BENCHMARK(BM_local_get_8B)->Apply(runs);
+BENCHMARK(BM_local_get_64MiB)->Apply(runs);
+BENCHMARK(BM_remote_get_64MiB)->Apply(runs);
+BENCHMARK(BM_mpi_send_recv_64MiB)->Apply(runs);
+// Several iterations per run: the first put/get of a run pays the page faults of a
+// heap that grows by ~100 MB (1M strings, their archive); later ones measure the work.
+void warm_runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, 10); }
+BENCHMARK(BM_store_put_get_1M_strings)->Apply(warm_runs);
+BENCHMARK(BM_boost_archive_1M_strings)->Apply(warm_runs);
+
+[[maybe_unused]] const bool registered = [] {
+  lagoon::bench::compare("BM_local_get_64MiB", "BM_local_get_8B",
+                         "(a) 100,000 local gets: 64 MiB object / 8 B object", "target ~1.0 (no copy)");
+  lagoon::bench::compare("BM_mpi_send_recv_64MiB", "BM_remote_get_64MiB",
+                         "(b) bandwidth of a remote 64 MiB get / MPI_Send+MPI_Recv", "target >= 0.9");
+  lagoon::bench::compare("BM_store_put_get_1M_strings", "BM_boost_archive_1M_strings",
+                         "(c) put+get of 1M strings: lagoon / Boost.Serialization alone", "target <= 1.10");
+  return true;
+}();
+
+}  // namespace
