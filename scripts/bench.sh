@@ -39,7 +39,9 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
   # path against Boost alone; then pickle 5 / mpi4py on the same strings.
   LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_store
   LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_store
-  echo; echo "### benchmarks/pickle_peer.py (2 ranks)"
+  run -np 1 build/benchmarks/bench_store --benchmark_filter='local|strings'   # (a), (c) alone on the machine
+  echo; echo "### benchmarks/pickle_peer.py (1 rank, then 2)"
+  bash "$here/mpirun.sh" -np 1 /usr/bin/python3 benchmarks/pickle_peer.py
   bash "$here/mpirun.sh" -np 2 /usr/bin/python3 benchmarks/pickle_peer.py
 } 2>&1 | tee "$out"
 echo "written: $out"
