@@ -428,16 +428,8 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
     header.kind = static_cast<std::uint32_t>(StoreOp::fetch);
     header.offset = ref.serial;
     const FetchAsk ask{ref.tag, ref.bytes};
-    s.transport->call(
-        ref.node, header, std::as_bytes(std::span<const FetchAsk, 1>(&ask, 1)),
-        [&](std::size_t n) {
-          if (n != ref.bytes)
-            throw Error(s.what + ".get: node " + std::to_string(ref.node) + " sent " + std::to_string(n) +
-                        " bytes of " + object_text(ref.node, ref.serial) + ", not " + std::to_string(ref.bytes) +
-                        on_rank());
-          return std::span<std::byte>(at, n);
-        },
-        s.what);
+    s.transport->call_into(ref.node, header, std::as_bytes(std::span<const FetchAsk, 1>(&ask, 1)),
+                           std::span<std::byte>(at, ref.bytes), s.what);
   } catch (...) {
     error = std::current_exception();
   }

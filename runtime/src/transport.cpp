@@ -108,9 +108,12 @@ void Transport::remove(std::uint32_t id) noexcept {
 
 int Transport::service_rank(int node) const { return ctx_.leader_of_node.at(static_cast<std::size_t>(node)); }
 
-int Transport::next_tag() noexcept {
+int Transport::next_tag(int count) noexcept {
+  // `count` consecutive tags; a run that would pass the upper bound starts over at the first.
   const auto span = static_cast<std::uint32_t>(tag_ub_ - kFirstReplyTag);
-  return kFirstReplyTag + static_cast<int>(tag_counter_.fetch_add(1, std::memory_order_relaxed) % span);
+  const auto value = tag_counter_.fetch_add(static_cast<std::uint32_t>(count), std::memory_order_relaxed) % span;
+  const int tag = kFirstReplyTag + static_cast<int>(value);
+  return tag > tag_ub_ - (count - 1) ? kFirstReplyTag : tag;
 }
 
 // ---- client side ----
@@ -196,29 +199,29 @@ void Transport::send_one_way(int node, Header header, std::span<const std::byte>
   if (full) flush_nodes({node});
 }
 
-AnswerHead Transport::start_call(int node, Header& header, std::span<const std::byte> payload,
-                                 std::vector<std::byte>& first, std::string_view what) {
+void Transport::send_call(int node, Header& header, std::span<const std::byte> payload) {
   header.op = Op::call;
   header.bytes = payload.size();
-  header.reply_tag = next_tag();
   const int service = service_rank(node);
-  {
-    const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
-    send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
-    if (sizeof header + payload.size() <= kInlineBytes) {
-      std::vector<std::byte> message(sizeof header + payload.size());
-      std::memcpy(message.data(), &header, sizeof header);
-      if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
-      mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
-                 "MPI_Send");
-    } else {
-      mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-      send_pieces(payload, payload_chunk_, service, header.reply_tag);
-    }
+  const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
+  send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
+  if (sizeof header + payload.size() <= kInlineBytes) {
+    std::vector<std::byte> message(sizeof header + payload.size());
+    std::memcpy(message.data(), &header, sizeof header);
+    if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
+    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
+               "MPI_Send");
+  } else {
+    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
+    send_pieces(payload, payload_chunk_, service, header.reply_tag);
   }
+}
+
+AnswerHead Transport::receive_head(int node, const Header& header, std::vector<std::byte>& first,
+                                   std::string_view what) {
   MPI_Message message;
   MPI_Status status;
-  mpi::check(MPI_Mprobe(service, header.reply_tag, comm_, &message, &status), "MPI_Mprobe");
+  mpi::check(MPI_Mprobe(service_rank(node), header.reply_tag, comm_, &message, &status), "MPI_Mprobe");
   int count = 0;
   mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
   first.resize(static_cast<std::size_t>(count));
@@ -235,6 +238,41 @@ AnswerHead Transport::start_call(int node, Header& header, std::span<const std::
   if (first.size() > sizeof head && first.size() - sizeof head != head.bytes)
     throw Error(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer" + on_rank());
   return head;
+}
+
+AnswerHead Transport::start_call(int node, Header& header, std::span<const std::byte> payload,
+                                 std::vector<std::byte>& first, std::string_view what) {
+  header.reply_tag = next_tag();
+  header.answer_bytes = UINT64_MAX;
+  send_call(node, header, payload);
+  return receive_head(node, header, first, what);
+}
+
+void Transport::call_into(int node, Header header, std::span<const std::byte> payload, std::span<std::byte> body,
+                          std::string_view what) {
+  header.reply_tag = next_tag(2);
+  header.answer_bytes = body.size();
+  const int service = service_rank(node);
+  std::vector<MPI_Request> requests;
+  for (std::size_t done = 0; done < body.size(); done += chunk_) {
+    const auto n = static_cast<int>(std::min(chunk_, body.size() - done));
+    requests.push_back(MPI_REQUEST_NULL);
+    mpi::check(MPI_Irecv(body.data() + done, n, MPI_BYTE, service, header.reply_tag + 1, comm_, &requests.back()),
+               "MPI_Irecv");
+  }
+  try {
+    send_call(node, header, payload);
+    std::vector<std::byte> first;
+    (void)receive_head(node, header, first, what);
+  } catch (...) {
+    // No body comes after an error: the posted receives will never match.
+    for (auto& r : requests) {
+      MPI_Cancel(&r);
+      MPI_Wait(&r, MPI_STATUS_IGNORE);
+    }
+    throw;
+  }
+  mpi::check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
 }
 
 void Transport::receive_body(int node, int tag, std::span<std::byte> into, std::size_t bytes) {
@@ -318,11 +356,21 @@ void Transport::reply(const Request& request, std::span<const std::byte> data) c
 }
 
 void Transport::answer(const Request& request, std::span<const std::byte> body) const {
+  const Header& h = request.header;
+  if (h.answer_bytes != UINT64_MAX && h.answer_bytes != body.size())
+    throw Error("an answer of " + std::to_string(body.size()) + " bytes to a client that expects " +
+                std::to_string(h.answer_bytes) + on_rank());
   request.answered = true;
   AnswerHead head;
   head.bytes = body.size();
   const int dest = request.source;
-  const int tag = request.header.reply_tag;
+  const int tag = h.reply_tag;
+  if (h.answer_bytes != UINT64_MAX) {
+    // The client has posted its receives for the body on the next tag.
+    mpi::check(MPI_Send(&head, sizeof head, MPI_BYTE, dest, tag, comm_), "MPI_Send");
+    send_pieces(body, chunk_, dest, tag + 1);
+    return;
+  }
   if (sizeof head + body.size() <= kInlineBytes) {
     std::vector<std::byte> message(sizeof head + body.size());
     std::memcpy(message.data(), &head, sizeof head);

@@ -98,6 +98,10 @@ struct Header {
   std::uint32_t kind = 0;    ///< op-specific (the element type of an accumulate)
   std::uint64_t offset = 0;  ///< op-specific (a byte offset in the node's block)
   std::uint64_t bytes = 0;   ///< payload or reply bytes
+  /// A call whose client knows its answer's size: the body comes on reply_tag + 1, into
+  /// receives posted before the request went out, and must be exactly this many bytes
+  /// (UINT64_MAX: the client does not know; the body follows the head on reply_tag).
+  std::uint64_t answer_bytes = UINT64_MAX;
 };
 
 class Transport;
@@ -153,7 +157,7 @@ class Transport {
 
   // ---- client side (any rank, any thread) ----
   /// A tag no other request of this process uses now.
-  [[nodiscard]] int next_tag() noexcept;
+  [[nodiscard]] int next_tag(int count = 1) noexcept;
   /// Receives for a `get`'s reply, posted before the request goes out.
   struct Reply {
     std::vector<MPI_Request> requests;
@@ -172,6 +176,11 @@ class Transport {
   /// as its own Error subclass, what the service's handler threw.
   template <class Into>
   void call(int node, Header header, std::span<const std::byte> payload, Into&& into, std::string_view what);
+  /// A `call` whose answer's size the client knows: the body's receives into `body`
+  /// are posted before the request goes out (as for `get`), so the body moves straight
+  /// into place at full speed. An answer of another size is an Error.
+  void call_into(int node, Header header, std::span<const std::byte> payload, std::span<std::byte> body,
+                 std::string_view what);
   /// `call`, answered into a new buffer.
   std::vector<std::byte> call(int node, Header header, std::span<const std::byte> payload, std::string_view what);
   /// Returns once every one-way request this process sent has been carried out;
@@ -206,6 +215,9 @@ class Transport {
   void flush_nodes(const std::vector<int>& nodes);
   /// Sends a call's request; receives its answer's first message, throws the
   /// service's error if it sent one, and returns the head and the inline body.
+  void send_call(int node, Header& header, std::span<const std::byte> payload);
+  /// Receives a call's first message; returns the head, or throws the service's error.
+  AnswerHead receive_head(int node, const Header& header, std::vector<std::byte>& first, std::string_view what);
   AnswerHead start_call(int node, Header& header, std::span<const std::byte> payload, std::vector<std::byte>& first,
                         std::string_view what);
   /// Receives the `bytes` bytes of an answer's body that did not fit its first message,
