@@ -1,36 +1,22 @@
 // libFuzzer target: the serialized path's entry point (detail::deserialize) reads
 // arbitrary bytes as the types lagoon's stores hold. It may only succeed or throw
 // DeserializeError; a crash, a sanitizer report or a leak is a bug.
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/optional.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <boost/optional.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "lagoon/detail/archive.hpp"
+#include "record.hpp"
 #include "lagoon/error.hpp"
 
 namespace {
 
-struct Record {
-  std::string name;
-  std::vector<double> values;
-  boost::optional<std::int64_t> count;
-  bool flag = false;
-  std::map<std::string, std::vector<std::string>> tags;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar & name & values & count & flag & tags;
-  }
-};
+using lagoon::fuzz::Catalog;
+using lagoon::fuzz::Record;
+using lagoon::fuzz::Tagged;
 
 template <class T>
 void read_as(std::span<const std::byte> bytes, unsigned flags) {
@@ -51,10 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const unsigned flags = (selector & 0x80) ? boost::archive::no_header : 0u;
   switch (selector & 0x7f) {
     case 0: read_as<std::vector<std::string>>(bytes, flags); break;
-    case 1: read_as<std::map<std::string, std::vector<std::string>>>(bytes, flags); break;
+    case 1: read_as<Catalog>(bytes, flags); break;
     case 2: read_as<std::vector<double>>(bytes, flags); break;
     case 3: read_as<std::string>(bytes, flags); break;
-    case 4: read_as<std::pair<std::int64_t, boost::optional<std::string>>>(bytes, flags); break;
+    case 4: read_as<Tagged>(bytes, flags); break;
     default: read_as<Record>(bytes, flags); break;
   }
   return 0;

@@ -1,33 +1,19 @@
 // Writes the fuzzer's seed corpus: one valid archive of each type it reads, with
 // and without a header, so that mutations start from well-formed input.
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/optional.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <boost/optional.hpp>
 #include <string>
 #include <vector>
 
 #include "lagoon/detail/archive.hpp"
+#include "record.hpp"
 
 namespace {
 
-struct Record {
-  std::string name;
-  std::vector<double> values;
-  boost::optional<std::int64_t> count;
-  bool flag = false;
-  std::map<std::string, std::vector<std::string>> tags;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar & name & values & count & flag & tags;
-  }
-};
+using lagoon::fuzz::Catalog;
+using lagoon::fuzz::Record;
+using lagoon::fuzz::Tagged;
 
 template <class T>
 void write(const std::string& dir, int selector, const T& value) {
@@ -48,10 +34,10 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   write(dir, 0, std::vector<std::string>{"alpha", "", "gamma"});
-  write(dir, 1, std::map<std::string, std::vector<std::string>>{{"k", {"v", "w"}}, {"e", {}}});
+  write(dir, 1, Catalog{{"k", {"v", "w"}}, {"e", {}}});
   write(dir, 2, std::vector<double>{1.5, -2.0, 3.25});
   write(dir, 3, std::string("lagoon"));
-  write(dir, 4, std::pair<std::int64_t, boost::optional<std::string>>{7, "seven"});
+  write(dir, 4, Tagged{7, "seven"});
   write(dir, 5, Record{"r", {1.0, 2.0}, 42, true, {{"t", {"a"}}}});
   return 0;
 }

@@ -115,31 +115,12 @@ GlobalCore::GlobalCore(const Runtime& rt, std::span<const std::size_t> shape, st
   s.first_row.push_back(s.rows);
   const auto me = static_cast<std::size_t>(rt.node());
   s.segment = Segment(rt, (s.first_row[me + 1] - s.first_row[me]) * s.row_bytes, alignment, s.what);
-  s.transport = s.ctx->transport();
-  s.id = s.ctx->next_object_id();
-  if (s.transport) {
-    s.transport->add(s.id, &s);
-    s.ctx->world.barrier();  // no rank sends a request before every node can answer it
-  }
+  s.transport = serve_object(*s.ctx, s, s.id);
 }
 
 GlobalCore::~GlobalCore() {
   if (!state_) return;
-  auto& s = *state_;
-  if (s.transport && !s.ctx->finalized()) {
-    // No rank may still have a request for this block in flight when it goes.
-    try {
-      s.transport->flush();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
-    }
-    try {
-      s.ctx->world.barrier();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
-    }
-    s.transport->remove(s.id);
-  }
+  stop_serving(*state_->ctx, state_->transport, state_->id, state_->what);
 }
 
 const std::vector<std::size_t>& GlobalCore::shape() const noexcept { return state_->shape; }

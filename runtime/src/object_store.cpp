@@ -293,30 +293,14 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
         heap.get_segment_manager()));
   });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
-  s.transport = s.ctx->transport();
-  s.id = s.ctx->next_object_id();
-  if (s.transport) {
-    s.transport->add(s.id, &s);
-    s.ctx->world.barrier();  // no rank sends a request before every node can answer it
-  }
+  s.transport = serve_object(*s.ctx, s, s.id);
 }
 
 StoreCore::~StoreCore() {
   auto& s = *state_;
-  if (!s.ctx->finalized()) {
-    if (s.transport) {
-      try {
-        s.transport->flush();
-        s.ctx->world.barrier();  // no request for this store is in flight after this
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
-      }
-      s.transport->remove(s.id);
-    }
-    s.open = false;
-    s.arena.release();
-  }
-  s.open = false;
+  stop_serving(*s.ctx, s.transport, s.id, s.what);
+  s.open = false;  // views that outlive the store no longer unpin
+  if (!s.ctx->finalized()) s.arena.release();
 }
 
 RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes) {

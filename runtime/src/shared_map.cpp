@@ -232,26 +232,13 @@ MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state
     heap.construct<MapTable>(kTableName)(HeapAllocator<char>(heap.get_segment_manager()));
   });
   s.table = s.arena.heap().find<MapTable>(kTableName).first;
-  s.transport = s.ctx->transport();
-  s.id = s.ctx->next_object_id();
-  if (s.transport) {
-    s.transport->add(s.id, &s);
-    s.ctx->world.barrier();  // no rank sends a request before every node can answer it
-  }
+  s.transport = serve_object(*s.ctx, s, s.id);
 }
 
 MapCore::~MapCore() {
   auto& s = *state_;
-  if (s.ctx->finalized()) return;
-  if (s.transport) {
-    try {
-      s.ctx->world.barrier();  // every call has been answered: none is in flight
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "lagoon: %s at destruction: %s\n", s.what.c_str(), e.what());
-    }
-    s.transport->remove(s.id);
-  }
-  s.arena.release();
+  stop_serving(*s.ctx, s.transport, s.id, s.what);
+  if (!s.ctx->finalized()) s.arena.release();
 }
 
 int MapCore::owner(std::span<const std::byte> key) const {

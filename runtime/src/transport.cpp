@@ -93,6 +93,27 @@ void Transport::stop() noexcept {
   }
 }
 
+Transport* serve_object(Context& ctx, Handler& handler, std::uint32_t& id) {
+  Transport* transport = ctx.transport();
+  id = ctx.next_object_id();
+  if (transport) {
+    transport->add(id, &handler);
+    ctx.world.barrier();  // no rank sends a request before every node can answer it
+  }
+  return transport;
+}
+
+void stop_serving(Context& ctx, Transport* transport, std::uint32_t id, const std::string& what) noexcept {
+  if (!transport || ctx.finalized()) return;
+  try {
+    transport->flush();     // this rank's one-way requests are carried out
+    ctx.world.barrier();    // ... and every rank's: nothing for this object is in flight
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lagoon: %s at destruction: %s\n", what.c_str(), e.what());
+  }
+  transport->remove(id);  // returns once the service is not in the handler
+}
+
 void Transport::add(std::uint32_t id, Handler* handler) {
   const std::lock_guard lock(handlers_mutex_);
   handlers_[id] = handler;

@@ -260,6 +260,17 @@ class Transport {
   std::map<int, Failures> failures_;
 };
 
+/// Gives `handler` the next object id (the same on every rank) and, on a job of
+/// several nodes, registers it with the transport, then waits for every rank, so that
+/// no request reaches a node before that node can answer it. Returns the transport
+/// (null on one node). @note collective over the world
+Transport* serve_object(Context& ctx, Handler& handler, std::uint32_t& id);
+
+/// The end of an object served by the transport: waits until no rank has a request for
+/// it in flight (flush, barrier), then unregisters it. Failures are reported on stderr
+/// (this runs in destructors). @note collective over the world
+void stop_serving(Context& ctx, Transport* transport, std::uint32_t id, const std::string& what) noexcept;
+
 template <class Into>
 void Transport::call(int node, Header header, std::span<const std::byte> payload, Into&& into,
                      std::string_view what) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "skewed.hpp"
 #include "support.hpp"
 
 namespace {
@@ -241,22 +242,7 @@ TEST_F(ObjectStoreTest, AFullArenaIsOutOfMemoryNamingTheNodeAndBytesAndCopiesAre
   rt.barrier();
 }
 
-/// A type whose reader expects another layout than its writer wrote (two versions of
-/// a program): the archive is corrupt for the reader.
-struct Skewed {
-  std::vector<std::string> names;
-  template <class Archive>
-  void save(Archive& ar, unsigned) const {
-    const std::uint64_t count = 1ull << 40;  // a count no archive of this size can hold
-    const std::string tail = "xyz";
-    ar << count << tail;
-  }
-  template <class Archive>
-  void load(Archive& ar, unsigned) {
-    ar >> names;
-  }
-  BOOST_SERIALIZATION_SPLIT_MEMBER()
-};
+using lagoon::testing::Skewed;
 
 struct Truncated {
   std::string text;

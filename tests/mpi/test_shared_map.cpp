@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "skewed.hpp"
 #include "support.hpp"
 
 namespace {
@@ -107,20 +108,7 @@ TEST_F(SharedMapTest, AValueTooLargeForItsNodeIsOutOfMemoryAndTheMapGoesOn) {
   rt.barrier();
 }
 
-/// Written as one layout, read as another (two versions of a program).
-struct Skewed {
-  std::vector<std::string> names;
-  template <class Archive>
-  void save(Archive& ar, unsigned) const {
-    const std::uint64_t count = 1ull << 40;
-    ar << count;
-  }
-  template <class Archive>
-  void load(Archive& ar, unsigned) {
-    ar >> names;
-  }
-  BOOST_SERIALIZATION_SPLIT_MEMBER()
-};
+using lagoon::testing::Skewed;
 
 TEST_F(SharedMapTest, ACorruptValueIsADeserializeError) {
   auto& rt = runtime();
