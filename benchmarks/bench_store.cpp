@@ -156,8 +156,8 @@ BENCHMARK(BM_store_put_get_1M_strings)->Apply(warm_runs);
 BENCHMARK(BM_boost_archive_1M_strings)->Apply(warm_runs);
 
 [[maybe_unused]] const bool registered = [] {
-  lagoon::bench::compare("BM_local_get_64MiB", "BM_local_get_8B",
-                         "(a) 100,000 local gets: 64 MiB object / 8 B object", "target ~1.0 (no copy)");
+  lagoon::bench::compare("BM_local_get_64MiB", "BM_local_get_8B", "(a) 100,000 local gets: 64 MiB object / 8 B object",
+                         "target ~1.0 (no copy)");
   lagoon::bench::compare("BM_mpi_send_recv_64MiB", "BM_remote_get_64MiB",
                          "(b) bandwidth of a remote 64 MiB get / MPI_Send+MPI_Recv", "target >= 0.9");
   lagoon::bench::compare("BM_store_put_get_1M_strings", "BM_boost_archive_1M_strings",

@@ -5,14 +5,13 @@
 //
 //   mpirun -np 4 ./object_store [--mb 256]
 //   mpirun -np 4 -x LAGOON_RANKS_PER_NODE=2 --mca btl self,tcp ./object_store   (2 virtual nodes)
-#include <lagoon/lagoon.hpp>
-
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/string.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <lagoon/lagoon.hpp>
 #include <map>
 #include <numeric>
 #include <string>
@@ -36,8 +35,8 @@ int main(int argc, char** argv) {
   if (rt.rank() == 0) {
     std::vector<double> v(n);
     std::iota(v.begin(), v.end(), 0.0);
-    std::map<std::string, std::string> capitals{{"France", "Paris"}, {"Japan", "Tokyo"}, {"Kenya", "Nairobi"},
-                                                {"Peru", "Lima"}, {"Norway", "Oslo"}};
+    std::map<std::string, std::string> capitals{
+        {"France", "Paris"}, {"Japan", "Tokyo"}, {"Kenya", "Nairobi"}, {"Peru", "Lima"}, {"Norway", "Oslo"}};
     refs = {store.put(v), store.put(capitals)};
   }
   MPI_Bcast(&refs, sizeof refs, MPI_BYTE, 0, rt.world());  // refs are Shareable: plain bytes
@@ -57,8 +56,8 @@ int main(int argc, char** argv) {
                   view.owned_here() ? "owned by this node"
                   : view.fetched()  ? "fetched from node 0 by this rank (once for the node)"
                                     : "the copy another rank of this node fetched",
-                  get_ms, sum == expected ? "OK" : "MISMATCH", capitals.size(),
-                  "deserialized copy (not Shareable)", capitals.at("Japan").c_str());
+                  get_ms, sum == expected ? "OK" : "MISMATCH", capitals.size(), "deserialized copy (not Shareable)",
+                  capitals.at("Japan").c_str());
       std::fflush(stdout);
     }
     rt.barrier();
@@ -81,6 +80,7 @@ int main(int argc, char** argv) {
   } catch (const lagoon::ObjectFreed& e) {
     if (rt.rank() == 0) std::printf("after free: %s\n", e.what());
   }
-  if (rt.rank() == 0) std::printf("all ranks: sum %.0f, expected %.0f: %s\n", sum, expected, sum == expected ? "OK" : "MISMATCH");
+  if (rt.rank() == 0)
+    std::printf("all ranks: sum %.0f, expected %.0f: %s\n", sum, expected, sum == expected ? "OK" : "MISMATCH");
   return sum == expected ? 0 : 1;
 }

@@ -3,13 +3,12 @@
 // progress in it; update() is atomic, so no count is lost however the ranks race.
 //
 //   mpirun -np 4 ./shared_dict [--documents 20000]
-#include <lagoon/lagoon.hpp>
-
-#include <boost/serialization/string.hpp>
 #include <algorithm>
+#include <boost/serialization/string.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <lagoon/lagoon.hpp>
 #include <map>
 #include <optional>
 #include <random>
@@ -18,8 +17,8 @@
 
 namespace {
 
-const std::vector<std::string> kWords = {"lagoon", "array", "node", "rank", "window", "shared", "memory",
-                                         "copy",   "pickle", "fork", "numpy", "object", "store", "dict"};
+const std::vector<std::string> kWords = {"lagoon", "array",  "node", "rank",  "window", "shared", "memory",
+                                         "copy",   "pickle", "fork", "numpy", "object", "store",  "dict"};
 
 /// Document `d` of the corpus: 50 words, the same on every rank that asks.
 std::vector<std::string> document(std::size_t d) {
@@ -37,8 +36,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], "--documents") == 0) documents = std::strtoull(argv[i + 1], nullptr, 10);
 
-  lagoon::SharedMap<std::string, long> counts(rt);          // the shared dict: word -> count
-  lagoon::SharedMap<std::string, std::string> status(rt);   // rank -> what it did
+  lagoon::SharedMap<std::string, long> counts(rt);         // the shared dict: word -> count
+  lagoon::SharedMap<std::string, std::string> status(rt);  // rank -> what it did
 
   // Each rank counts its own documents locally, then adds them to the shared dict.
   const auto range = lagoon::share(rt, documents);
@@ -49,13 +48,15 @@ int main(int argc, char** argv) {
     for (const auto& w : document(d)) ++mine[w];
   for (const auto& [word, n] : mine)
     counts.update(word, [n = n](std::optional<long> old) { return old.value_or(0) + n; });
-  counts.update("documents", [n = static_cast<long>(end - begin)](std::optional<long> old) { return old.value_or(0) + n; });
+  counts.update("documents",
+                [n = static_cast<long>(end - begin)](std::optional<long> old) { return old.value_or(0) + n; });
   status.set("rank " + std::to_string(rt.rank()), "counted documents [" + std::to_string(begin) + ", " +
-                                                     std::to_string(end) + ") on node " + std::to_string(rt.node()));
+                                                      std::to_string(end) + ") on node " + std::to_string(rt.node()));
   rt.barrier();
 
   if (rt.rank() == rt.size() - 1) {  // any rank reads the whole dict
-    for (int r = 0; r < rt.size(); ++r) std::printf("%s\n", status.get("rank " + std::to_string(r)).value_or("?").c_str());
+    for (int r = 0; r < rt.size(); ++r)
+      std::printf("%s\n", status.get("rank " + std::to_string(r)).value_or("?").c_str());
     long total = 0;
     std::vector<std::pair<long, std::string>> ranked;
     for (const auto& w : kWords) {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "lagoon/detail/archive.hpp"
-#include "record.hpp"
 #include "lagoon/error.hpp"
+#include "record.hpp"
 
 namespace {
 
@@ -36,12 +36,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
   const unsigned flags = (selector & 0x80) ? boost::archive::no_header : 0u;
   switch (selector & 0x7f) {
-    case 0: read_as<std::vector<std::string>>(bytes, flags); break;
-    case 1: read_as<Catalog>(bytes, flags); break;
-    case 2: read_as<std::vector<double>>(bytes, flags); break;
-    case 3: read_as<std::string>(bytes, flags); break;
-    case 4: read_as<Tagged>(bytes, flags); break;
-    default: read_as<Record>(bytes, flags); break;
+    case 0:
+      read_as<std::vector<std::string>>(bytes, flags);
+      break;
+    case 1:
+      read_as<Catalog>(bytes, flags);
+      break;
+    case 2:
+      read_as<std::vector<double>>(bytes, flags);
+      break;
+    case 3:
+      read_as<std::string>(bytes, flags);
+      break;
+    case 4:
+      read_as<Tagged>(bytes, flags);
+      break;
+    default:
+      read_as<Record>(bytes, flags);
+      break;
   }
   return 0;
 }

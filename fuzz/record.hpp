@@ -28,7 +28,7 @@ struct Record {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & name & values & count & flag & tags;
+    ar& name& values& count& flag& tags;
   }
 };
 

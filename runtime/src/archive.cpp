@@ -121,8 +121,8 @@ void read_archive(std::span<const std::byte> in, unsigned flags, const std::stri
   } catch (const std::exception& e) {
     why = e.what();
   }
-  throw DeserializeError(what + ": a corrupt or truncated archive of " + std::to_string(in.size()) + " bytes (" +
-                         why + ")" + on_rank());
+  throw DeserializeError(what + ": a corrupt or truncated archive of " + std::to_string(in.size()) + " bytes (" + why +
+                         ")" + on_rank());
 }
 
 }  // namespace lagoon::detail

@@ -15,6 +15,7 @@
 // of other nodes' objects are evicted, least recently used first.
 #include <algorithm>
 #include <boost/interprocess/containers/map.hpp>
+#include <boost/version.hpp>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -51,8 +52,8 @@ struct ObjectEntry {
   char type[88] = {};  ///< the type's name, for messages (truncated)
 };
 
-using ObjectMap = bip::map<ObjectKey, ObjectEntry, std::less<ObjectKey>,
-                           HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>>;
+using ObjectMap =
+    bip::map<ObjectKey, ObjectEntry, std::less<ObjectKey>, HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>>;
 
 /// The node's table, in its arena.
 struct StoreTable {
@@ -104,8 +105,7 @@ class StoreState final : public Handler {
     std::vector<ObjectMap::iterator> copies;
     for (auto it = table->objects.begin(); it != table->objects.end(); ++it)
       if (it->first.node != node && it->second.pins == 0 && !it->second.fetching) copies.push_back(it);
-    std::sort(copies.begin(), copies.end(),
-              [](auto a, auto b) { return a->second.last_use < b->second.last_use; });
+    std::sort(copies.begin(), copies.end(), [](auto a, auto b) { return a->second.last_use < b->second.last_use; });
     for (auto it : copies) {
       arena.deallocate(arena.address(it->second.handle));
       table->objects.erase(it);
@@ -121,8 +121,10 @@ class StoreState final : public Handler {
     throw OutOfMemory(what + "." + call + ": node " + std::to_string(node) + "'s arena cannot hold " +
                       std::to_string(bytes) + " bytes: " + std::to_string(arena.free_bytes()) + " bytes free of " +
                       std::to_string(arena.capacity()) + " (" + std::to_string(owned) + " objects of its own, " +
-                      std::to_string(pinned) + " copies in use; free objects or make the store larger: "
-                      "LAGOON_STORE_BYTES)" + on_rank());
+                      std::to_string(pinned) +
+                      " copies in use; free objects or make the store larger: "
+                      "LAGOON_STORE_BYTES)" +
+                      on_rank());
   }
 
   StoreStats stats_locked() const {
@@ -151,8 +153,8 @@ class StoreState final : public Handler {
                    std::uint64_t bytes) const {
     if (e.freed) throw ObjectFreed(what + ".get: " + object_text(key.node, key.serial) + " was freed" + on_rank());
     if (e.tag != tag)
-      throw TypeMismatch(what + ".get: " + object_text(key.node, key.serial) + " holds " + entry_type(e) +
-                         ", not " + std::string(type) + on_rank());
+      throw TypeMismatch(what + ".get: " + object_text(key.node, key.serial) + " holds " + entry_type(e) + ", not " +
+                         std::string(type) + on_rank());
     if (e.bytes != bytes)
       throw InvalidArgument(what + ".get: the ref says " + std::to_string(bytes) + " bytes, but " +
                             object_text(key.node, key.serial) + " has " + std::to_string(e.bytes) +
@@ -272,8 +274,13 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
   s.ctx = rt.context();
   s.what = "lagoon::ObjectStore";
   s.ctx->check_alive(s.what.c_str());
-  const SameOnAllRanks same{fingerprint(&bytes, sizeof bytes), ErrorKind::invalid_argument,
-                            s.what + ": ranks passed different arena sizes"};
+  // The same size everywhere, and the same archive format (ranks built against another
+  // Boost could not read each other's archives).
+  const std::uint64_t agreed[2] = {bytes, BOOST_VERSION};
+  const SameOnAllRanks same{fingerprint(agreed, sizeof agreed), ErrorKind::invalid_argument,
+                            s.what +
+                                ": ranks passed different arena sizes, or were built with different "
+                                "Boost versions"};
   std::uint64_t capacity = bytes;
   s.capacity_source = "the constructor";
   agree(
@@ -289,8 +296,8 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
   }
   s.node = rt.node();
   s.arena = Arena(rt, static_cast<std::size_t>(capacity), s.what, [](Heap& heap) {
-    heap.construct<StoreTable>(kTableName)(HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(
-        heap.get_segment_manager()));
+    heap.construct<StoreTable>(kTableName)(
+        HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(heap.get_segment_manager()));
   });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
   s.transport = serve_object(*s.ctx, s, s.id);
@@ -327,8 +334,8 @@ RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const
   } catch (const bip::bad_alloc&) {
     const Lock lock(s.table->mutex);
     s.arena.deallocate(at);
-    throw OutOfMemory(s.what + ".put: node " + std::to_string(s.node) +
-                      "'s arena has no room left for its table" + on_rank());
+    throw OutOfMemory(s.what + ".put: node " + std::to_string(s.node) + "'s arena has no room left for its table" +
+                      on_rank());
   }
   return ref;
 }

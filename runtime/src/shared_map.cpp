@@ -6,6 +6,7 @@
 #include <boost/container/string.hpp>
 #include <boost/interprocess/containers/map.hpp>
 #include <boost/interprocess/containers/string.hpp>
+#include <boost/version.hpp>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -159,12 +160,12 @@ class MapState final : public Handler {
       }
       it->second.value.assign(reinterpret_cast<const char*>(value.data()), value.size());
       it->second.version = ++table->next_version;
-    } catch (const std::exception&) {  // bip::bad_alloc, or length_error past the arena's size
+    } catch (const std::exception&) {          // bip::bad_alloc, or length_error past the arena's size
       if (inserted) table->entries.erase(it);  // a failed set leaves no key behind
       throw OutOfMemory(what + ": node " + std::to_string(node) + "'s arena cannot hold a value of " +
-                        std::to_string(value.size()) + " bytes (key of " + std::to_string(key.size()) + "): " +
-                        std::to_string(arena.free_bytes()) + " bytes free of " + std::to_string(arena.capacity()) +
-                        " (make the map larger: LAGOON_MAP_BYTES)" + on_rank());
+                        std::to_string(value.size()) + " bytes (key of " + std::to_string(key.size()) +
+                        "): " + std::to_string(arena.free_bytes()) + " bytes free of " +
+                        std::to_string(arena.capacity()) + " (make the map larger: LAGOON_MAP_BYTES)" + on_rank());
     }
   }
 
@@ -223,9 +224,15 @@ MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state
   s.ctx = rt.context();
   s.what = std::move(what);
   s.ctx->check_alive(s.what.c_str());
-  const SameOnAllRanks same{fingerprint(&bytes, sizeof bytes), ErrorKind::invalid_argument,
-                            s.what + ": ranks passed different arena sizes"};
-  agree(s.ctx->world, [] {}, &same);
+  // The same size everywhere, and the same archive format (ranks built against another
+  // Boost could not read each other's archives).
+  const std::uint64_t agreed[2] = {bytes, BOOST_VERSION};
+  const SameOnAllRanks same{fingerprint(agreed, sizeof agreed), ErrorKind::invalid_argument,
+                            s.what +
+                                ": ranks passed different arena sizes, or were built with different "
+                                "Boost versions"};
+  agree(
+      s.ctx->world, [] {}, &same);
   if (bytes == 0) bytes = s.ctx->settings.map_bytes != 0 ? s.ctx->settings.map_bytes : kDefaultBytes;
   s.node = rt.node();
   s.arena = Arena(rt, bytes, s.what, [](Heap& heap) {
@@ -272,8 +279,8 @@ bool MapCore::erase(std::span<const std::byte> key) {
   return !answer.empty() && answer[0] != std::byte{0};
 }
 
-bool MapCore::compare_and_set(std::span<const std::byte> key, std::uint64_t expected,
-                              std::span<const std::byte> value, MapValue& current) {
+bool MapCore::compare_and_set(std::span<const std::byte> key, std::uint64_t expected, std::span<const std::byte> value,
+                              MapValue& current) {
   auto& s = *state_;
   s.arena.segment().check_alive();
   const int n = owner(key);

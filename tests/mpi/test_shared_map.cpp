@@ -24,12 +24,14 @@ struct Row {
   long count = 0;
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & name & values & count;
+    ar& name& values& count;
   }
   friend bool operator==(const Row&, const Row&) = default;
 };
 
-Row row_of(int i) { return Row{"row" + std::to_string(i), std::vector<double>(static_cast<std::size_t>(std::abs(i) % 7), i * 0.5), i}; }
+Row row_of(int i) {
+  return Row{"row" + std::to_string(i), std::vector<double>(static_cast<std::size_t>(std::abs(i) % 7), i * 0.5), i};
+}
 
 TEST_F(SharedMapTest, WhatAnyRankSetsEveryRankOfEveryNodeReads) {
   auto& rt = runtime();
@@ -82,15 +84,16 @@ TEST_F(SharedMapTest, UpdateIsAtomicNoIncrementIsLost) {
   const auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < n; ++i) {
     m.update("counter", [](std::optional<long> old) { return old.value_or(0) + 1; });
-    if (i % 10 == 0) m.update("rank" + std::to_string(rt.rank()), [](std::optional<long> old) { return old.value_or(0) + 10; });
+    if (i % 10 == 0)
+      m.update("rank" + std::to_string(rt.rank()), [](std::optional<long> old) { return old.value_or(0) + 10; });
   }
   rt.barrier();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(m.get("counter"), n * rt.size());
   for (int r = 0; r < rt.size(); ++r) EXPECT_EQ(m.get("rank" + std::to_string(r)), n);
   if (rt.rank() == 0)
-    std::printf("    [measured] %d ranks on %d node(s): %ld updates each of one counter, all done in %.2f s\n", rt.size(),
-                rt.node_count(), n, seconds);
+    std::printf("    [measured] %d ranks on %d node(s): %ld updates each of one counter, all done in %.2f s\n",
+                rt.size(), rt.node_count(), n, seconds);
   rt.barrier();
 }
 

@@ -2,14 +2,13 @@
 // multiprocessing.Manager().dict(), with an atomic read-modify-write.
 #pragma once
 
+#include <boost/archive/basic_archive.hpp>
 #include <cstddef>
 #include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/archive/basic_archive.hpp>
 
 #include "lagoon/detail/archive.hpp"
 #include "lagoon/detail/map_core.hpp"
@@ -38,8 +37,8 @@ class SharedMap {
   /// @note collective over the world
   explicit SharedMap(const Runtime& rt, std::size_t bytes_per_node = 0)
       : core_(rt, bytes_per_node,
-              "lagoon::SharedMap<" + std::string(detail::type_name<K>()) + ", " +
-                  std::string(detail::type_name<V>()) + ">") {}
+              "lagoon::SharedMap<" + std::string(detail::type_name<K>()) + ", " + std::string(detail::type_name<V>()) +
+                  ">") {}
 
   /// Sets `key` to `value` (inserting it if absent).
   void set(const K& key, const V& value) {
@@ -47,9 +46,7 @@ class SharedMap {
     core_.set(k, value_bytes(value));
   }
   /// A copy of `key`'s value, or nothing.
-  [[nodiscard]] std::optional<V> get(const K& key) const {
-    return decode(core_.get(key_bytes(key), true));
-  }
+  [[nodiscard]] std::optional<V> get(const K& key) const { return decode(core_.get(key_bytes(key), true)); }
   [[nodiscard]] bool contains(const K& key) const { return core_.get(key_bytes(key), false).present; }
   /// Removes `key`; returns whether it was there.
   bool erase(const K& key) { return core_.erase(key_bytes(key)); }

@@ -41,8 +41,7 @@ class ByteSource : public std::streambuf {
 /// A binary input archive (the format of boost::archive::binary_oarchive) that
 /// refuses a length or element count larger than the bytes left to read, a bool that
 /// is neither 0 nor 1, and C-string members (whose length it cannot bound).
-class CheckedIArchive
-    : public boost::archive::binary_iarchive_impl<CheckedIArchive, char, std::char_traits<char>> {
+class CheckedIArchive : public boost::archive::binary_iarchive_impl<CheckedIArchive, char, std::char_traits<char>> {
   using Base = boost::archive::binary_iarchive_impl<CheckedIArchive, char, std::char_traits<char>>;
   friend class boost::archive::detail::interface_iarchive<CheckedIArchive>;
   friend class boost::archive::basic_binary_iarchive<CheckedIArchive>;

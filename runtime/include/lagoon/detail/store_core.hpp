@@ -33,11 +33,11 @@ namespace detail {
 
 /// What an ObjectRef holds: where the object lives, what it is, how big.
 struct RefData {
-  std::uint32_t store = 0;  ///< the store's id (0: an empty ref)
-  std::int32_t node = -1;   ///< the owning node
-  std::uint64_t serial = 0; ///< the object's number on its node (never reused)
+  std::uint32_t store = 0;   ///< the store's id (0: an empty ref)
+  std::int32_t node = -1;    ///< the owning node
+  std::uint64_t serial = 0;  ///< the object's number on its node (never reused)
   std::uint64_t bytes = 0;
-  std::uint64_t tag = 0;    ///< type_tag of the type it was put as
+  std::uint64_t tag = 0;  ///< type_tag of the type it was put as
   friend bool operator==(const RefData&, const RefData&) = default;
 };
 
