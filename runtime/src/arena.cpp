@@ -1,6 +1,8 @@
 // The node arena: a Boost.Interprocess heap inside a node Segment.
 #include "arena.hpp"
 
+#include <boost/version.hpp>
+
 #include <new>
 
 #include "context.hpp"
@@ -47,6 +49,12 @@ bool Arena::contains(const void* p) const noexcept {
 void Arena::release() noexcept {
   heap_.reset();
   segment_ = Segment();
+}
+
+SameOnAllRanks arena_agreement(std::size_t bytes, const std::string& what) {
+  const std::uint64_t agreed[2] = {bytes, BOOST_VERSION};
+  return {fingerprint(agreed, sizeof agreed), ErrorKind::invalid_argument,
+          what + ": ranks passed different arena sizes, or were built with different Boost versions"};
 }
 
 }  // namespace lagoon::detail

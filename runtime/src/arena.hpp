@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "lagoon/detail/agree.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/segment.hpp"
 
@@ -55,5 +56,10 @@ class Arena {
   Segment segment_;
   std::optional<Heap> heap_;
 };
+
+/// What the ranks must agree on before they build arenas of `bytes` for `what`: the
+/// size, and the archive format (ranks built against another Boost could not read
+/// each other's archives).
+[[nodiscard]] SameOnAllRanks arena_agreement(std::size_t bytes, const std::string& what);
 
 }  // namespace lagoon::detail

@@ -15,7 +15,6 @@
 // of other nodes' objects are evicted, least recently used first.
 #include <algorithm>
 #include <boost/interprocess/containers/map.hpp>
-#include <boost/version.hpp>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -274,13 +273,7 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
   s.ctx = rt.context();
   s.what = "lagoon::ObjectStore";
   s.ctx->check_alive(s.what.c_str());
-  // The same size everywhere, and the same archive format (ranks built against another
-  // Boost could not read each other's archives).
-  const std::uint64_t agreed[2] = {bytes, BOOST_VERSION};
-  const SameOnAllRanks same{fingerprint(agreed, sizeof agreed), ErrorKind::invalid_argument,
-                            s.what +
-                                ": ranks passed different arena sizes, or were built with different "
-                                "Boost versions"};
+  const SameOnAllRanks same = arena_agreement(bytes, s.what);
   std::uint64_t capacity = bytes;
   s.capacity_source = "the constructor";
   agree(

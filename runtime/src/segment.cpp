@@ -134,6 +134,11 @@ void Segment::check_alive() const {
   state_->ctx->check_alive(state_->what.c_str());
 }
 
+MPI_Comm Segment::world() const {
+  check_alive();
+  return state_->ctx->world;
+}
+
 void Segment::fence() const {
   check_alive();
   state_->window.sync();

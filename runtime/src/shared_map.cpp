@@ -6,7 +6,6 @@
 #include <boost/container/string.hpp>
 #include <boost/interprocess/containers/map.hpp>
 #include <boost/interprocess/containers/string.hpp>
-#include <boost/version.hpp>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -224,13 +223,7 @@ MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state
   s.ctx = rt.context();
   s.what = std::move(what);
   s.ctx->check_alive(s.what.c_str());
-  // The same size everywhere, and the same archive format (ranks built against another
-  // Boost could not read each other's archives).
-  const std::uint64_t agreed[2] = {bytes, BOOST_VERSION};
-  const SameOnAllRanks same{fingerprint(agreed, sizeof agreed), ErrorKind::invalid_argument,
-                            s.what +
-                                ": ranks passed different arena sizes, or were built with different "
-                                "Boost versions"};
+  const SameOnAllRanks same = arena_agreement(bytes, s.what);
   agree(
       s.ctx->world, [] {}, &same);
   if (bytes == 0) bytes = s.ctx->settings.map_bytes != 0 ? s.ctx->settings.map_bytes : kDefaultBytes;

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <bit>
+#include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -13,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "lagoon/column.hpp"
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/share.hpp"
 #include "lagoon/global_array.hpp"
@@ -93,8 +96,8 @@ T combine_partials(const Runtime& rt, T init, const std::optional<T>& mine, std:
 }
 
 /// Folds this rank's part [first, first + n), then combines every rank's partial.
-template <class T, class E, class Op>
-T reduce_part(const Runtime& rt, const E* first, std::size_t n, T init, Op& op) {
+template <class T, class It, class Op>
+T reduce_part(const Runtime& rt, It first, std::size_t n, T init, Op& op) {
   std::optional<T> mine;
   std::exception_ptr error;
   try {
@@ -103,6 +106,37 @@ T reduce_part(const Runtime& rt, const E* first, std::size_t n, T init, Op& op) 
     error = std::current_exception();
   }
   return combine_partials(rt, std::move(init), mine, error, op);
+}
+
+/// The sum of first[0..n) without its NaNs (kLanes independent accumulators).
+template <class E, class It>
+std::optional<E> nansum_lanes(It first, std::size_t n) {
+  constexpr std::size_t kLanes = 8;
+  std::array<E, kLanes> acc{};
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (std::size_t k = 0; k < kLanes; ++k) {
+      const E x = first[i + k];
+      acc[k] += x == x ? x : E{0};  // NaN is the one value unequal to itself
+    }
+  for (; i < n; ++i) {
+    const E x = first[i];
+    acc[0] += x == x ? x : E{0};
+  }
+  for (std::size_t width = kLanes / 2; width > 0; width /= 2)
+    for (std::size_t k = 0; k < width; ++k) acc[k] += acc[k + width];
+  return acc[0];
+}
+
+template <class E, class It>
+E nansum_part(const Runtime& rt, It first, std::size_t n) {
+  auto plus = [](E a, E b) { return a + b; };
+  return combine_partials(rt, E{0}, nansum_lanes<E>(first, n), nullptr, plus);
+}
+
+/// This rank's [begin, end) of n items split over the world.
+inline std::pair<std::size_t, std::size_t> world_share(const Runtime& rt, std::size_t n) {
+  return share_bounds(n, static_cast<std::size_t>(rt.size()), static_cast<std::size_t>(rt.rank()));
 }
 
 }  // namespace detail
@@ -129,6 +163,43 @@ template <class T, class E, class Op>
   return detail::reduce_part(rt, local.data() + begin, end - begin, std::move(init), op);
 }
 
+/// Reduces one column of a record array (SharedArray<T>::column): each rank folds its
+/// share of the rows of its node's copy. @note collective over the world
+///
+/// **Example**: `auto qty = lagoon::reduce(rt, t.column(&Trade::qty), std::int64_t{0}, std::plus<>{});`
+template <class T, class F, class Op>
+[[nodiscard]] T reduce(const Runtime& rt, const Column<F>& column, T init, Op op) {
+  const auto [begin, end] = detail::world_share(rt, column.size());
+  return detail::reduce_part(rt, column.begin() + static_cast<std::ptrdiff_t>(begin), end - begin, std::move(init),
+                             op);
+}
+
+/// The sum of every element except the NaNs (NumPy's nansum), on every rank: each rank
+/// sums its share of its node's copy. An array of NaNs only sums to 0.
+/// @note collective over the world
+///
+/// **Example**: `double total = lagoon::nansum(rt, t.column(&Trade::price));`
+template <std::floating_point E>
+[[nodiscard]] E nansum(const Runtime& rt, const SharedArray<E>& array) {
+  const auto [begin, end] = detail::world_share(rt, array.size());
+  return detail::nansum_part<E>(rt, array.data() + begin, end - begin);
+}
+template <class F>
+  requires std::floating_point<std::remove_const_t<F>>
+[[nodiscard]] std::remove_const_t<F> nansum(const Runtime& rt, const Column<F>& column) {
+  const auto [begin, end] = detail::world_share(rt, column.size());
+  return detail::nansum_part<std::remove_const_t<F>>(rt, column.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                     end - begin);
+}
+/// NaN-skipping sum of a GlobalArray: each element once, on its owner node.
+template <std::floating_point E>
+[[nodiscard]] E nansum(const Runtime& rt, const GlobalArray<E>& array) {
+  const auto local = array.local();
+  const auto [begin, end] = detail::share_bounds(local.size(), static_cast<std::size_t>(rt.node_size()),
+                                                 static_cast<std::size_t>(rt.node_rank()));
+  return detail::nansum_part<E>(rt, local.data() + begin, end - begin);
+}
+
 /// Calls `f(element)` on this rank's share of the elements, then makes every node's
 /// copy whole again (each node receives the shares the other nodes changed).
 /// If `f` throws on any rank, every rank throws that error and the elements already
@@ -143,6 +214,20 @@ void for_each(const Runtime& rt, SharedArray<E>& array, F f) {
     for (auto i : share(rt, array.size())) f(data[i]);
   });
   array.segment().exchange_shares(array.size(), sizeof(E));
+}
+
+/// Calls `f(field)` on this rank's share of one column of a record array, then makes
+/// every node's copy whole again, as for_each on the array does.
+/// @note collective over the world
+///
+/// **Example**: `lagoon::for_each(rt, t.column(&Trade::price), [](double& p) { p *= 1.1; });`
+template <class F, class Fn>
+  requires(!std::is_const_v<F>)
+void for_each(const Runtime& rt, Column<F> column, Fn f) {
+  detail::agree(rt.world(), [&] {
+    for (auto i : share(rt, column.size())) f(column[i]);
+  });
+  if (column.segment()) column.segment()->exchange_shares(column.size(), column.stride());
 }
 
 /// Calls `f(element)` on every element of a GlobalArray, once, on its owner node: each

@@ -53,6 +53,8 @@ class Segment {
   /// as lagoon::share splits them) in its own node's copy, every node gets every
   /// share: the replicas agree again. @note collective over the world
   void exchange_shares(std::size_t count, std::size_t item_bytes) const;
+  /// The world communicator of the Runtime the segment was made with.
+  [[nodiscard]] MPI_Comm world() const;
   /// Throws RuntimeFinalized if the Runtime is gone.
   void check_alive() const;
 

@@ -10,8 +10,10 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "lagoon/column.hpp"
 #include "lagoon/detail/shape.hpp"
 #include "lagoon/detail/type_name.hpp"
 #include "lagoon/error.hpp"
@@ -84,6 +86,21 @@ class SharedArray {
   /// Element `i` of the flattened array; unchecked.
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return data_[i]; }
   [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+  /// A strided view of one field of every record, for a struct T:
+  /// `t.column(&Trade::price)` is a Column<double> that reduce, for_each and nansum accept.
+  template <class F, class R = T>
+    requires std::is_class_v<R>
+  [[nodiscard]] Column<F> column(F R::*field) {
+    return {reinterpret_cast<F*>(reinterpret_cast<std::byte*>(data()) + detail::member_offset(field)), size_,
+            sizeof(T), &segment_};
+  }
+  template <class F, class R = T>
+    requires std::is_class_v<R>
+  [[nodiscard]] Column<const F> column(F R::*field) const {
+    return {reinterpret_cast<const F*>(reinterpret_cast<const std::byte*>(data()) + detail::member_offset(field)),
+            size_, sizeof(T), &segment_};
+  }
 
   /// Writes by any rank of the node before fence() are seen by all its ranks after.
   /// @note collective over the node
