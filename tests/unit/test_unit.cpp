@@ -94,6 +94,7 @@ TEST(Memory, ReadsThisProcess) {
 #include <random>
 
 #include "lagoon/detail/archive.hpp"
+#include "lagoon/detail/dtype.hpp"
 
 namespace {
 
@@ -162,3 +163,43 @@ TEST(Archive, ALengthLargerThanTheArchiveIsRefusedBeforeAllocating) {
 }
 
 }  // namespace
+
+// ---- .npy headers ---------------------------------------------------------------
+
+TEST(NpyHeader, ReadsWhatNumpyWrites) {
+  // np.save of np.zeros(3, dtype=[('when','M8[ns]'),('price','<f8'),('code','S6')], align=True), byte for byte.
+  std::string dict =
+      "{'descr': [('when', '<M8[ns]'), ('price', '<f8'), ('code', '|S6'), ('', '|V2')], 'fortran_order': False, "
+      "'shape': (3,), }";
+  dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+  dict += '\n';
+  const std::string file = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(dict.size()) + '\0' + dict;
+  const auto h = lagoon::detail::parse_npy_header(file, "t.npy");
+  EXPECT_EQ(h.dtype.descr(), "[('when', '<M8[ns]'), ('price', '<f8'), ('code', '|S6'), ('', '|V2')]");
+  EXPECT_EQ(h.dtype.itemsize, 24u);
+  EXPECT_EQ(h.shape, std::vector<std::size_t>{3});
+  EXPECT_EQ(h.payload_offset, 192u);  // NumPy's header here: 0xb6 bytes after 10
+  EXPECT_FALSE(h.fortran_order);
+}
+
+TEST(NpyHeader, WritesHeadersThatParseBackAndAlignTheData) {
+  using lagoon::detail::Dtype;
+  for (const char* scalar : {"<f8", "|S6", "<M8[ns]", "|b1", "<c8"}) {
+    const Dtype d = Dtype::scalar_of(scalar);
+    const std::string header = lagoon::detail::make_npy_header(d, {2, 5});
+    EXPECT_EQ(header.size() % 64, 0u);  // the data starts aligned, as NumPy's files do
+    const auto back = lagoon::detail::parse_npy_header(header, "x.npy");
+    EXPECT_EQ(back.dtype.descr(), d.descr());
+    EXPECT_EQ(back.shape, (std::vector<std::size_t>{2, 5}));
+  }
+  // Spellings NumPy accepts are read as their canonical form.
+  EXPECT_EQ(Dtype::scalar_of("=f8").descr(), "'<f8'");
+  EXPECT_EQ(Dtype::scalar_of("?").descr(), "'|b1'");
+  EXPECT_EQ(Dtype::scalar_of("<i1").descr(), "'|i1'");
+}
+
+TEST(NpyHeader, EveryTruncationIsAFormatError) {
+  const std::string header = lagoon::detail::make_npy_header(lagoon::detail::Dtype::scalar_of("<f8"), {7});
+  for (std::size_t n = 0; n < header.size(); ++n)
+    EXPECT_THROW((void)lagoon::detail::parse_npy_header(header.substr(0, n), "cut.npy"), lagoon::FormatError) << n;
+}
