@@ -7,6 +7,9 @@
 //
 //   strategies --group posix --workers 4 [--gb 1.5] [--repeat 3]    (no mpirun: forked workers)
 //   mpirun -np 4 strategies --group mpi [--gb 1.5] [--repeat 3]    (MPI ranks as workers)
+// Options: --huge-dir DIR (posix: also a file in that huge-page tmpfs), --lagoon-only 1
+// and --suffix TEXT (mpi: only lagoon's rows, their names suffixed, e.g. run again with
+// LAGOON_SHM_DIR on a huge-page tmpfs).
 //
 // Prints one JSON object per strategy and line; benchmarks/strategies/report.py
 // makes the table and the chart from them and from strategies.py's lines.
@@ -36,6 +39,9 @@ namespace {
 
 struct Options {
   std::string group;
+  std::string huge_dir;  // posix: also map a file in this huge-page tmpfs
+  std::string suffix;    // mpi: appended to the lagoon rows' names (e.g. ", huge pages")
+  bool lagoon_only = false;
   double gb = 1.5;
   int repeat = 3;
   int workers = 0;
@@ -96,7 +102,7 @@ void print(const Row& r, const char* group, int workers, std::size_t bytes, doub
 
 // ---- Forked workers (no MPI) ------------------------------------------------------
 
-enum class Posix { cow, shm, file_tmp, file_shm };
+enum class Posix { cow, shm, file_tmp, file_shm, file_huge };
 
 struct Task {
   char name[200];  // the shm object or the file to map; empty: the inherited array
@@ -153,15 +159,17 @@ void read_all(int fd, void* p, std::size_t n) {
   ::_exit(0);
 }
 
-Row run_posix(Posix kind, const std::vector<double>& data, int workers, int repeat) {
+Row run_posix(Posix kind, const std::vector<double>& data, int workers, int repeat, const std::string& huge_dir) {
   static const char* names[] = {"fork copy-on-write", "POSIX shm_open + mmap", "mmap of a file in /tmp",
-                                "mmap of a file in /dev/shm"};
+                                "mmap of a file in /dev/shm", "mmap of a file in a huge-page tmpfs"};
   Row row{names[static_cast<int>(kind)], {}, {}, {}, {}, 0, 0};
   const std::size_t n = data.size(), bytes = n * sizeof(double);
-  const std::string name = kind == Posix::shm        ? "/lagoon-bench-" + std::to_string(::getpid())
-                           : kind == Posix::file_tmp ? "/tmp/lagoon-bench-" + std::to_string(::getpid())
-                           : kind == Posix::file_shm ? "/dev/shm/lagoon-bench-file-" + std::to_string(::getpid())
-                                                     : "";
+  const std::string pid = std::to_string(::getpid());
+  const std::string name = kind == Posix::shm         ? "/lagoon-bench-" + pid
+                           : kind == Posix::file_tmp  ? "/tmp/lagoon-bench-" + pid
+                           : kind == Posix::file_shm  ? "/dev/shm/lagoon-bench-file-" + pid
+                           : kind == Posix::file_huge ? huge_dir + "/lagoon-bench-file-" + pid
+                                                      : "";
   for (int rep = 0; rep < repeat; ++rep) {
     // Setup: start the workers (a process pool).
     double t = now();
@@ -247,7 +255,7 @@ Row run_posix(Posix kind, const std::vector<double>& data, int workers, int repe
     }
     if (map) ::munmap(map, bytes);
     if (kind == Posix::shm) ::shm_unlink(name.c_str());
-    if (kind == Posix::file_tmp || kind == Posix::file_shm) ::unlink(name.c_str());
+    if (!name.empty() && kind != Posix::shm) ::unlink(name.c_str());
   }
   return row;
 }
@@ -289,10 +297,11 @@ std::string receive_bytes(MPI_Comm comm) {
   return s;
 }
 
-Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& data, std::size_t n, int repeat) {
+Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& data, std::size_t n, int repeat,
+            const std::string& suffix) {
   static const char* names[] = {"MPI messages of Boost.Serialization archives", "lagoon SharedArray (MPI-3 window)",
                                 "lagoon ObjectStore put/get"};
-  Row row{names[which], {}, {}, {}, {}, 0, 0};
+  Row row{names[which] + (which > 0 ? suffix : std::string()), {}, {}, {}, {}, 0, 0};
   const auto [begin, end] = [&] {
     const auto s = lagoon::share(rt, n);
     return std::pair(s.empty() ? 0 : *s.begin(), s.empty() ? 0 : *s.begin() + s.size());
@@ -390,25 +399,31 @@ int main(int argc, char** argv) {
     else if (key == "--gb") o.gb = std::atof(argv[i + 1]);
     else if (key == "--repeat") o.repeat = std::max(1, std::atoi(argv[i + 1]));
     else if (key == "--workers") o.workers = std::atoi(argv[i + 1]);
+    else if (key == "--huge-dir") o.huge_dir = argv[i + 1];
+    else if (key == "--suffix") o.suffix = argv[i + 1];
+    else if (key == "--lagoon-only") o.lagoon_only = std::string(argv[i + 1]) == "1";
   }
   const auto n = static_cast<std::size_t>(o.gb * 1e9 / sizeof(double));
   double expected = 0;
   if (o.group == "posix") {
     const int workers = o.workers > 0 ? o.workers : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
     const std::vector<double> data = make_data(n, expected);
-    for (Posix kind : {Posix::cow, Posix::shm, Posix::file_tmp, Posix::file_shm})
-      print(run_posix(kind, data, workers, o.repeat), "posix", workers, n * sizeof(double), expected);
+    for (Posix kind : {Posix::cow, Posix::shm, Posix::file_tmp, Posix::file_shm, Posix::file_huge})
+      if (kind != Posix::file_huge || !o.huge_dir.empty())
+        print(run_posix(kind, data, workers, o.repeat, o.huge_dir), "posix", workers, n * sizeof(double), expected);
     return 0;
   }
   if (o.group != "mpi") {
-    std::fprintf(stderr, "usage: strategies --group posix|mpi [--gb 1.5] [--repeat 3] [--workers N]\n");
+    std::fprintf(stderr,
+                 "usage: strategies --group posix|mpi [--gb 1.5] [--repeat 3] [--workers N] [--huge-dir DIR] "
+                 "[--lagoon-only 1] [--suffix TEXT]\n");
     return 2;
   }
   lagoon::Runtime rt(argc, argv);
   std::vector<double> data;
   if (rt.rank() == 0) data = make_data(n, expected);
-  for (int which = 0; which < 3; ++which) {
-    const Row row = run_mpi(which, rt, data, n, o.repeat);
+  for (int which = o.lagoon_only ? 1 : 0; which < 3; ++which) {
+    const Row row = run_mpi(which, rt, data, n, o.repeat, o.suffix);
     if (rt.rank() == 0) print(row, "mpi", rt.size(), n * sizeof(double), expected);
   }
   return 0;

@@ -29,6 +29,7 @@ import numpy as np
 DATA = None  # the copy-on-write strategy's array, set before the pool forks
 RAW = None   # RawArray, handed to the workers by inheritance
 BARRIER = None  # the workers and the parent measure their memory together, all blocks mapped
+HUGE_DIR = None  # a huge-page tmpfs, for one more memmap row
 
 
 def pss():
@@ -172,7 +173,7 @@ def strategy(name, data, workers, repeat, expected):
             result, wall, _ = pool.run(sum_raw, slices(n, workers))
             total_sum.append(wall)
         elif name.startswith("numpy.memmap"):
-            folder = "/tmp" if "/tmp" in name else "/dev/shm"
+            folder = "/tmp" if "/tmp" in name else "/dev/shm" if "/dev/shm" in name else HUGE_DIR
             path = os.path.join(folder, f"lagoon-strategies-{os.getpid()}.dat")
             pool = Pool(workers)
             before = pool.memory()
@@ -263,6 +264,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--mpi", action="store_true")
+    parser.add_argument("--huge-dir", help="a huge-page tmpfs: adds numpy.memmap of a file there")
     args = parser.parse_args()
     n = int(args.gb * 1e9 / 8)
     if args.mpi:
@@ -273,7 +275,9 @@ def main():
     # when that worker exits.
     resource_tracker.ensure_running()
     data, expected = make_data(n)
-    for name in STRATEGIES:
+    global HUGE_DIR
+    HUGE_DIR = args.huge_dir
+    for name in STRATEGIES + (["numpy.memmap in a huge-page tmpfs"] if HUGE_DIR else []):
         strategy(name, data, args.workers, args.repeat, expected)
 
 
