@@ -62,8 +62,7 @@ Result measure(const lagoon::Runtime& rt, F&& work) {
   r.sum = work(pss_peak);
   r.seconds = MPI_Wtime() - start;
   MPI_Allreduce(MPI_IN_PLACE, &r.seconds, 1, MPI_DOUBLE, MPI_MAX, rt.world());
-  double mine[2] = {static_cast<double>(peak_rss()),
-                    static_cast<double>(pss_peak) - static_cast<double>(pss_before)};
+  double mine[2] = {static_cast<double>(peak_rss()), static_cast<double>(pss_peak) - static_cast<double>(pss_before)};
   std::vector<double> all(2 * static_cast<std::size_t>(rt.size()));
   MPI_Gather(mine, 2, MPI_DOUBLE, all.data(), 2, MPI_DOUBLE, 0, rt.world());
   for (int k = 0; k < rt.size(); ++k) {
@@ -120,8 +119,8 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < rows; ++i) mine[i] = make_row(i, today);
     const std::size_t bytes = rows * sizeof(Row);
     for (std::size_t off = 0; off < bytes; off += std::size_t{1} << 30)  // MPI counts are ints
-      MPI_Bcast(reinterpret_cast<char*>(mine.data()) + off, static_cast<int>(std::min(bytes - off, std::size_t{1} << 30)),
-                MPI_BYTE, 0, rt.world());
+      MPI_Bcast(reinterpret_cast<char*>(mine.data()) + off,
+                static_cast<int>(std::min(bytes - off, std::size_t{1} << 30)), MPI_BYTE, 0, rt.world());
     double part = 0;
     for (auto i : lagoon::share(rt, rows))
       if (!std::isnan(mine[i].val)) part += mine[i].val;
@@ -132,12 +131,11 @@ int main(int argc, char** argv) {
   });
   report(rt, "private copy per rank", copied, expected, bytes);
   if (rt.rank() == 0)
-    std::printf("\nshared/private: time %.2fx, memory %.2fx\n", shared.seconds / copied.seconds,
-                [&] {
-                  double a = 0, b = 0;
-                  for (double p : shared.pss) a += p;
-                  for (double p : copied.pss) b += p;
-                  return b > 0 ? a / b : 0.0;
-                }());
+    std::printf("\nshared/private: time %.2fx, memory %.2fx\n", shared.seconds / copied.seconds, [&] {
+      double a = 0, b = 0;
+      for (double p : shared.pss) a += p;
+      for (double p : copied.pss) b += p;
+      return b > 0 ? a / b : 0.0;
+    }());
   return 0;
 }

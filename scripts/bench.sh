@@ -4,8 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The peers (not needed to build or test lagoon): Global Arrays for bench_global,
-# Python's pickle through mpi4py for bench_store.
-ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev python3-mpi4py)
+# Python's pickle through mpi4py for bench_store, matplotlib for the strategies chart.
+ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev python3-mpi4py python3-matplotlib)
 if ! dpkg-query -W -f='${Status}' "${ga[@]}" 2>/dev/null | grep -q "install ok installed"; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${ga[@]}" >/dev/null
@@ -43,5 +43,8 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
   echo; echo "### benchmarks/pickle_peer.py (1 rank, then 2)"
   bash "$here/mpirun.sh" -np 1 /usr/bin/python3 benchmarks/pickle_peer.py
   bash "$here/mpirun.sh" -np 2 /usr/bin/python3 benchmarks/pickle_peer.py
+  # The strategies table (results/strategies.md, results/strategies.png).
+  echo; echo "### benchmarks/strategies/run.sh"
+  bash benchmarks/strategies/run.sh --out results
 } 2>&1 | tee "$out"
 echo "written: $out"

@@ -28,8 +28,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <optional>
 #include <lagoon/lagoon.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -80,7 +80,7 @@ double sum_lanes(const double* p, std::size_t n) {
 struct Row {
   std::string strategy;
   std::vector<double> setup, share, sum, warm;  // warm: a second sum, the workers still attached
-  double memory = 0;  // bytes, the most over the repetitions
+  double memory = 0;                            // bytes, the most over the repetitions
   double result = 0;
 };
 
@@ -355,9 +355,7 @@ Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& dat
         if (rt.rank() == 0) std::memcpy(a->data(), data.data(), n * sizeof(double));
         a->publish(0);  // other nodes (if any) get rank 0's node's copy
       }));
-      row.sum.push_back(timed(rt, [&] {
-        total = lagoon::reduce(rt, *a, 0.0, std::plus<>{});
-      }));
+      row.sum.push_back(timed(rt, [&] { total = lagoon::reduce(rt, *a, 0.0, std::plus<>{}); }));
       row.warm.push_back(timed(rt, [&] { total = lagoon::reduce(rt, *a, 0.0, std::plus<>{}); }));
       peak = node_memory(rt);
     } else {  // Ray's way: put once, get by reference (zero-copy on the node)
@@ -395,13 +393,20 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
-    if (key == "--group") o.group = argv[i + 1];
-    else if (key == "--gb") o.gb = std::atof(argv[i + 1]);
-    else if (key == "--repeat") o.repeat = std::max(1, std::atoi(argv[i + 1]));
-    else if (key == "--workers") o.workers = std::atoi(argv[i + 1]);
-    else if (key == "--huge-dir") o.huge_dir = argv[i + 1];
-    else if (key == "--suffix") o.suffix = argv[i + 1];
-    else if (key == "--lagoon-only") o.lagoon_only = std::string(argv[i + 1]) == "1";
+    if (key == "--group")
+      o.group = argv[i + 1];
+    else if (key == "--gb")
+      o.gb = std::atof(argv[i + 1]);
+    else if (key == "--repeat")
+      o.repeat = std::max(1, std::atoi(argv[i + 1]));
+    else if (key == "--workers")
+      o.workers = std::atoi(argv[i + 1]);
+    else if (key == "--huge-dir")
+      o.huge_dir = argv[i + 1];
+    else if (key == "--suffix")
+      o.suffix = argv[i + 1];
+    else if (key == "--lagoon-only")
+      o.lagoon_only = std::string(argv[i + 1]) == "1";
   }
   const auto n = static_cast<std::size_t>(o.gb * 1e9 / sizeof(double));
   double expected = 0;

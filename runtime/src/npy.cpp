@@ -29,8 +29,7 @@ class File {
  public:
   File(const std::string& path, int flags, const std::string& what) : path_(path) {
     fd_ = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      throw FormatError(what + ": cannot open '" + path + "': " + std::strerror(errno) + on_rank());
+    if (fd_ < 0) throw FormatError(what + ": cannot open '" + path + "': " + std::strerror(errno) + on_rank());
   }
   ~File() {
     if (fd_ >= 0) ::close(fd_);
@@ -62,8 +61,7 @@ class File {
       const ssize_t put = ::pwrite(fd_, static_cast<const char*>(from) + done,
                                    std::min<std::size_t>(n - done, 1u << 30), static_cast<off_t>(offset + done));
       if (put < 0 && errno == EINTR) continue;
-      if (put <= 0)
-        throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno) + on_rank());
+      if (put <= 0) throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno) + on_rank());
       done += static_cast<std::size_t>(put);
     }
   }
@@ -99,23 +97,23 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
     if (found != wanted) {
       const bool big = found.find("'>") != std::string::npos;
       npy_error(path, "its dtype is " + found + ", but " + std::string(type) + " is " + wanted +
-                    (big ? " (the file is big-endian: convert it with arr.astype(arr.dtype.newbyteorder('<')))"
-                         : (expected.fields.empty() ? ""
-                                                    : " (NumPy writes a C struct's layout for "
-                                                      "np.dtype([...], align=True))")));
+                          (big ? " (the file is big-endian: convert it with arr.astype(arr.dtype.newbyteorder('<')))"
+                               : (expected.fields.empty() ? ""
+                                                          : " (NumPy writes a C struct's layout for "
+                                                            "np.dtype([...], align=True))")));
     }
     if (header.shape.empty()) npy_error(path, "a 0-d array (shape ()); lagoon arrays have at least one dimension");
-    const std::uint64_t count =
-        shape_product(header.shape, std::numeric_limits<std::uint64_t>::max() / std::max<std::size_t>(expected.itemsize, 1),
-                path, "the array");
+    const std::uint64_t count = shape_product(
+        header.shape, std::numeric_limits<std::uint64_t>::max() / std::max<std::size_t>(expected.itemsize, 1), path,
+        "the array");
     const std::uint64_t payload = count * expected.itemsize;
     const std::uint64_t size = file.size();
     if (size < header.payload_offset + payload)
       npy_error(path, "truncated: the header promises " + std::to_string(payload) + " bytes of data, the file holds " +
-                    std::to_string(size - header.payload_offset));
+                          std::to_string(size - header.payload_offset));
     if (size > header.payload_offset + payload)
       npy_error(path, "the file holds " + std::to_string(size - header.payload_offset - payload) +
-                    " bytes more than its header describes: corrupt");
+                          " bytes more than its header describes: corrupt");
     layout.shape = header.shape;
     layout.payload_offset = header.payload_offset;
     dims = header.shape.size();
@@ -134,9 +132,9 @@ void read_npy_payload(const Runtime& rt, const std::string& path, std::uint64_t 
   const std::string what = "lagoon::load_npy<" + std::string(type) + ">";
   agree(rt.world(), [&] {
     // Each node reads the file once: its ranks read their shares, in parallel.
-    const auto [begin, end] = share_bounds(bytes / std::max<std::size_t>(itemsize, 1),
-                                           static_cast<std::size_t>(rt.node_size()),
-                                           static_cast<std::size_t>(rt.node_rank()));
+    const auto [begin, end] =
+        share_bounds(bytes / std::max<std::size_t>(itemsize, 1), static_cast<std::size_t>(rt.node_size()),
+                     static_cast<std::size_t>(rt.node_rank()));
     const std::size_t first = begin * itemsize;
     const std::size_t n = (end - begin) * itemsize;
     if (n == 0) return;

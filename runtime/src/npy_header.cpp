@@ -19,7 +19,7 @@ void npy_error(const std::string& file, const std::string& why) {
 }
 
 std::uint64_t shape_product(const std::vector<std::size_t>& shape, std::uint64_t limit, const std::string& file,
-                      const char* what) {
+                            const char* what) {
   std::uint64_t n = 1;
   for (std::size_t extent : shape) {
     if (extent != 0 && n > limit / extent) npy_error(file, std::string(what) + " is too large");
@@ -34,7 +34,6 @@ constexpr std::string_view kMagic = "\x93NUMPY";
 constexpr std::uint64_t kMaxHeaderBytes = 1u << 20;  // NumPy's own headers are a few hundred bytes
 constexpr int kMaxDepth = 16;
 constexpr std::uint64_t kMaxItemsize = std::uint64_t{1} << 40;
-
 
 // ---- A Python literal: what a .npy header dict is made of ------------------------
 
@@ -62,8 +61,8 @@ class LiteralParser {
     npy_error(file_, "corrupt header: " + why + " at byte " + std::to_string(pos_) + " of the header");
   }
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\r'))
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
   bool take(char c) {
@@ -116,11 +115,23 @@ class LiteralParser {
         if (pos_ >= text_.size()) fail("a string ends in a backslash");
         const char e = text_[pos_++];
         switch (e) {
-          case '\\': case '\'': case '"': c = e; break;
-          case 'n': c = '\n'; break;
-          case 't': c = '\t'; break;
-          case 'r': c = '\r'; break;
-          case '0': c = '\0'; break;
+          case '\\':
+          case '\'':
+          case '"':
+            c = e;
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case '0':
+            c = '\0';
+            break;
           case 'x': {
             if (pos_ + 2 > text_.size() || !std::isxdigit(static_cast<unsigned char>(text_[pos_])) ||
                 !std::isxdigit(static_cast<unsigned char>(text_[pos_ + 1])))
@@ -129,7 +140,8 @@ class LiteralParser {
             pos_ += 2;
             break;
           }
-          default: fail(std::string("an unknown escape \\") + e);
+          default:
+            fail(std::string("an unknown escape \\") + e);
         }
       }
       v.text += c;
@@ -202,8 +214,18 @@ std::string quote(std::string_view text) {
   const char q = single ? '\'' : '"';
   std::string out(1, q);
   for (char c : text) {
-    if (c == '\\' || c == q) out += '\\';
-    out += c;
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\\' || c == q) {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {  // control characters: Python's \xNN spelling
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    } else {
+      out += c;
+    }
   }
   return out + q;
 }
@@ -212,6 +234,17 @@ std::string shape_text(const std::vector<std::size_t>& shape) {
   std::string text = "(";
   for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
   return text + (shape.size() == 1 ? ",)" : ")");
+}
+
+/// NumPy's datetime64/timedelta64 units, with an optional multiplier: 'ns', '10ms', 'D'.
+bool valid_time_unit(std::string_view unit) {
+  std::size_t digits = 0;
+  while (digits < unit.size() && digits < 9 && unit[digits] >= '0' && unit[digits] <= '9') ++digits;
+  if (digits > 0 && unit[0] == '0') return false;
+  const std::string_view base = unit.substr(digits);
+  for (std::string_view known : {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"})
+    if (base == known) return true;
+  return false;
 }
 
 /// '<f8', '=f8', 'f8', '|S6', '<M8[ns]', '?', ... in canonical form ('<f8', '|S6', '|b1').
@@ -224,8 +257,10 @@ std::string canonical_scalar(std::string_view text, std::size_t& itemsize, std::
   if (pos >= text.size()) return why = "empty type", "";
   const char kind = text[pos++];
   if (std::string_view("biufcSVMmU").find(kind) == std::string_view::npos) {
-    if (kind == 'O') why = "an object dtype ('O'): the array holds pickled Python objects, which lagoon cannot read";
-    else why = std::string("an unknown type code '") + kind + "'";
+    if (kind == 'O')
+      why = "an object dtype ('O'): the array holds pickled Python objects, which lagoon cannot read";
+    else
+      why = std::string("an unknown type code '") + kind + "'";
     return "";
   }
   std::uint64_t count = 0;
@@ -242,6 +277,7 @@ std::string canonical_scalar(std::string_view text, std::size_t& itemsize, std::
     const std::size_t close = text.find(']', pos);
     if (close == std::string_view::npos) return why = "an unclosed time unit", "";
     unit = std::string(text.substr(pos, close - pos + 1));
+    if (!valid_time_unit(text.substr(pos + 1, close - pos - 1))) return why = "an unknown time unit " + unit, "";
     pos = close + 1;
   }
   if (pos != text.size()) return why = "unexpected text after the type", "";
@@ -252,16 +288,18 @@ std::string canonical_scalar(std::string_view text, std::size_t& itemsize, std::
     return why = "no such type", "";
   itemsize = static_cast<std::size_t>(kind == 'U' ? count * 4 : count);
   const bool no_order = kind == 'S' || kind == 'V' || kind == 'b' || itemsize == 1;
-  if (no_order) order = '|';
-  else if (order == '=' || order == '|') order = '<';  // this host is little-endian
+  if (no_order)
+    order = '|';
+  else if (order == '=' || order == '|')
+    order = '<';  // this host is little-endian
   return order + std::string(1, kind) + std::to_string(count) + unit;
 }
-
 
 std::vector<std::size_t> to_shape(const Value& v, const std::string& file, const char* what) {
   std::vector<std::size_t> shape;
   auto extent = [&](const Value& e) {
-    if (e.kind != Value::integer || e.negative) npy_error(file, std::string(what) + " holds something other than sizes");
+    if (e.kind != Value::integer || e.negative)
+      npy_error(file, std::string(what) + " holds something other than sizes");
     if (e.number > (std::uint64_t{1} << 62)) npy_error(file, std::string(what) + " holds a size too large");
     shape.push_back(static_cast<std::size_t>(e.number));
   };
@@ -301,8 +339,9 @@ Dtype to_dtype(const Value& v, const std::string& file, int depth) {
     if (item.items.size() == 3) f.shape = to_shape(item.items[2], file, "a field's shape");
     if (f.name.empty() && !(f.type.fields.empty() && f.type.scalar[1] == 'V' && f.shape.empty()))
       npy_error(file, "a field without a name that is not padding");
-    const std::uint64_t bytes = shape_product(f.shape, kMaxItemsize / std::max<std::size_t>(f.type.itemsize, 1), file,
-                                        "a field's shape") * f.type.itemsize;
+    const std::uint64_t bytes =
+        shape_product(f.shape, kMaxItemsize / std::max<std::size_t>(f.type.itemsize, 1), file, "a field's shape") *
+        f.type.itemsize;
     total += bytes;
     if (total > kMaxItemsize) npy_error(file, "a record larger than 1 TiB");
     for (const Field& other : d.fields)
@@ -356,13 +395,13 @@ std::uint64_t npy_header_bytes(std::string_view preamble, const std::string& fil
   const int minor = p[7];
   if (major < 1 || major > 3 || minor != 0)
     npy_error(file, "format version " + std::to_string(major) + "." + std::to_string(minor) +
-                  " is not one lagoon reads (1.0, 2.0 or 3.0)");
+                        " is not one lagoon reads (1.0, 2.0 or 3.0)");
   if (major == 1) return 10u + le16(p + 8);
   if (preamble.size() < 12) npy_error(file, "truncated: the file ends inside its header");
   const std::uint64_t length = le32(p + 8);
   if (length > kMaxHeaderBytes)
     npy_error(file, "a header of " + std::to_string(length) + " bytes (more than " + std::to_string(kMaxHeaderBytes) +
-                  "): corrupt");
+                        "): corrupt");
   return 12u + length;
 }
 
@@ -375,7 +414,8 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& file) {
   const std::size_t start = header.version == 1 ? 10 : 12;
   const Value dict = LiteralParser(bytes.substr(start, static_cast<std::size_t>(total) - start), file).parse();
   if (dict.kind != Value::dict) npy_error(file, "corrupt header: it is not a dict");
-  if (dict.items.size() != 6) npy_error(file, "corrupt header: it must hold exactly 'descr', 'fortran_order' and 'shape'");
+  if (dict.items.size() != 6)
+    npy_error(file, "corrupt header: it must hold exactly 'descr', 'fortran_order' and 'shape'");
   const Value* descr = entry(dict, "descr");
   const Value* fortran = entry(dict, "fortran_order");
   const Value* shape = entry(dict, "shape");

@@ -38,7 +38,7 @@ struct Sample {
 BOOST_DESCRIBE_STRUCT(Sample, (), (id, xyz, flag, ok, z))
 
 constexpr std::size_t kRows = 1001;
-inline constexpr std::string_view kStrings[] = {"string", "abc", "", "toolong", std::string_view("x\0y", 3),
+inline constexpr std::string_view kStrings[] = {"string",  "abc", "", "toolong", std::string_view("x\0y", 3),
                                                 "\xc3\xa9"};
 constexpr std::int64_t kBaseNs = 1'600'000'000'000'000'000;
 

@@ -34,8 +34,7 @@ class NumpyFileTest : public lagoon::testing::MpiTest {
   }
   static std::string out_dir() {
     auto& rt = runtime();
-    const std::string d =
-        dir() + "/out-" + std::to_string(rt.size()) + "x" + std::to_string(rt.node_count());
+    const std::string d = dir() + "/out-" + std::to_string(rt.size()) + "x" + std::to_string(rt.node_count());
     if (rt.rank() == 0) std::filesystem::create_directories(d);
     return d;
   }
@@ -50,15 +49,15 @@ TEST_F(NumpyFileTest, EveryPlainDtypeLoadsEqualAndSavesBack) {
   using records::kRows;
   auto i64 = [](std::size_t i) { return static_cast<std::int64_t>(i); };
   round_trip<double>("f8", kRows, [](std::size_t i, double x) { return records::same(x, records::value(i)); });
-  round_trip<float>("f4", kRows, [](std::size_t i, float x) {
-    return records::same(x, static_cast<float>(records::value(i)));
-  });
+  round_trip<float>("f4", kRows,
+                    [](std::size_t i, float x) { return records::same(x, static_cast<float>(records::value(i))); });
   round_trip<std::int8_t>("i1", kRows, [&](std::size_t i, std::int8_t x) { return x == (i64(i) * 37) % 256 - 128; });
   round_trip<std::int16_t>("i2", kRows,
                            [&](std::size_t i, std::int16_t x) { return x == (i64(i) * 1009) % 65536 - 32768; });
   round_trip<std::int32_t>("i4", kRows, [&](std::size_t i, std::int32_t x) { return x == i64(i) * 100003 - 50000000; });
-  round_trip<std::int64_t>("i8", kRows,
-                           [&](std::size_t i, std::int64_t x) { return x == i64(i) * 1'000'000'000'000 - 500'000'000'000'000; });
+  round_trip<std::int64_t>("i8", kRows, [&](std::size_t i, std::int64_t x) {
+    return x == i64(i) * 1'000'000'000'000 - 500'000'000'000'000;
+  });
   round_trip<std::uint8_t>("u1", kRows, [&](std::size_t i, std::uint8_t x) { return x == (i * 37) % 256; });
   round_trip<std::uint16_t>("u2", kRows, [&](std::size_t i, std::uint16_t x) { return x == (i * 1009) % 65536; });
   round_trip<std::uint32_t>("u4", kRows,
@@ -72,7 +71,8 @@ TEST_F(NumpyFileTest, EveryPlainDtypeLoadsEqualAndSavesBack) {
   round_trip<std::complex<double>>("c16", kRows, [](std::size_t i, std::complex<double> x) {
     return x == std::complex<double>(static_cast<double>(i), -static_cast<double>(i) / 2);
   });
-  round_trip<lagoon::datetime64>("M8", kRows, [](std::size_t i, lagoon::datetime64 t) { return t == records::time(i); });
+  round_trip<lagoon::datetime64>("M8", kRows,
+                                 [](std::size_t i, lagoon::datetime64 t) { return t == records::time(i); });
   round_trip<lagoon::fixed_string<6>>("S6", kRows, [](std::size_t i, const lagoon::fixed_string<6>& s) {
     return s == lagoon::fixed_string<6>(records::text(i));  // NumPy truncated "toolong" as lagoon does
   });
@@ -121,13 +121,13 @@ TEST_F(NumpyFileTest, NumpysOwnOddFilesAreRefused) {
   auto& rt = runtime();
   using lagoon::testing::throws;
   EXPECT_TRUE(throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<Row>(rt, in("row_packed")); }, "align=True"));
-  EXPECT_TRUE(throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<double>(rt, in("f8_fortran")); },
-                                          "Fortran-order"));
+  EXPECT_TRUE(
+      throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<double>(rt, in("f8_fortran")); }, "Fortran-order"));
   EXPECT_TRUE(throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<double>(rt, in("f8_big")); }, "big-endian"));
-  EXPECT_TRUE(throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<double>(rt, in("object")); },
-                                          "pickled Python objects"));
-  EXPECT_TRUE(throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<Trade>(rt, in("row")); },
-                                          "its dtype is [('date'"));
+  EXPECT_TRUE(
+      throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<double>(rt, in("object")); }, "pickled Python objects"));
+  EXPECT_TRUE(
+      throws<lagoon::FormatError>([&] { (void)lagoon::load_npy<Trade>(rt, in("row")); }, "its dtype is [('date'"));
 }
 
 }  // namespace

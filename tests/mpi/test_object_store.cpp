@@ -117,7 +117,7 @@ TEST_F(ObjectStoreTest, OtherTypesGoThroughTheirArchiveAndComeBackEqual) {
   lagoon::ObjectStore store(rt, kArena);
   std::map<std::string, std::string> capitals{{"France", "Paris"}, {"Japan", "Tokyo"}, {"Peru", "Lima"}};
   std::vector<std::string> words;
-  for (int i = 0; i < 10'000; ++i) words.push_back("w" + std::to_string(i * 7919));
+  for (int i = 0; i < 10'000; ++i) words.push_back(std::string("w").append(std::to_string(i * 7919)));
   lagoon::ObjectRef<std::map<std::string, std::string>> map_ref;
   lagoon::ObjectRef<std::vector<std::string>> words_ref;
   const int root = rt.size() - 1;  // the last node owns them

@@ -184,8 +184,7 @@ TEST_F(RecordTest, MalformedFilesAreFormatErrorsOnEveryRank) {
   // The good file loads: the cases below differ from it in one thing each.
   EXPECT_EQ(lagoon::load_npy<double>(rt, put_file(dir, "good.npy", header(good) + data)).size(), 4u);
   EXPECT_EQ(lagoon::load_npy<double>(rt, put_file(dir, "v2.npy", header(good, 2) + data)).size(), 4u);
-  EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<double>(rt, dir + "/missing.npy"); },
-                                  "cannot open"));
+  EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<double>(rt, dir + "/missing.npy"); }, "cannot open"));
   EXPECT_TRUE(throws<FormatError>(load("magic.npy", "PK\x03\x04 not numpy at all"), "not a .npy file"));
   EXPECT_TRUE(throws<FormatError>(load("empty.npy", ""), "not a .npy file"));
   EXPECT_TRUE(throws<FormatError>(load("version.npy", header(good, 9) + data), "format version 9.0"));
@@ -198,38 +197,37 @@ TEST_F(RecordTest, MalformedFilesAreFormatErrorsOnEveryRank) {
   EXPECT_TRUE(throws<FormatError>(load("not_dict.npy", header("['<f8', False, (4,)]") + data), "not a dict"));
   EXPECT_TRUE(throws<FormatError>(load("no_shape.npy", header("{'descr': '<f8', 'fortran_order': False}") + data),
                                   "exactly 'descr', 'fortran_order' and 'shape'"));
-  EXPECT_TRUE(throws<FormatError>(
-      load("neg.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (-4,), }") + data),
-      "other than sizes"));
-  EXPECT_TRUE(throws<FormatError>(
-      load("deep.npy", header("{'descr': " + std::string(40, '[') + "'<f8'" + std::string(40, ']') +
-                              ", 'fortran_order': False, 'shape': (4,), }") +
-                           data),
-      "nesting deeper"));
+  EXPECT_TRUE(
+      throws<FormatError>(load("neg.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (-4,), }") + data),
+                          "other than sizes"));
+  EXPECT_TRUE(
+      throws<FormatError>(load("deep.npy", header("{'descr': " + std::string(40, '[') + "'<f8'" + std::string(40, ']') +
+                                                  ", 'fortran_order': False, 'shape': (4,), }") +
+                                               data),
+                          "nesting deeper"));
   EXPECT_TRUE(throws<FormatError>(
       load("fortran.npy", header("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }") + data),
       "Fortran-order"));
   EXPECT_TRUE(throws<FormatError>(
       load("big.npy", header("{'descr': '>f8', 'fortran_order': False, 'shape': (4,), }") + data), "big-endian"));
-  EXPECT_TRUE(throws<FormatError>(
-      load("f4.npy", header("{'descr': '<f4', 'fortran_order': False, 'shape': (8,), }") + data),
-      "its dtype is '<f4', but double is '<f8'"));
-  EXPECT_TRUE(throws<FormatError>(
-      load("object.npy", header("{'descr': '|O', 'fortran_order': False, 'shape': (4,), }") + data),
-      "pickled Python objects"));
+  EXPECT_TRUE(
+      throws<FormatError>(load("f4.npy", header("{'descr': '<f4', 'fortran_order': False, 'shape': (8,), }") + data),
+                          "its dtype is '<f4', but double is '<f8'"));
+  EXPECT_TRUE(
+      throws<FormatError>(load("object.npy", header("{'descr': '|O', 'fortran_order': False, 'shape': (4,), }") + data),
+                          "pickled Python objects"));
   EXPECT_TRUE(throws<FormatError>(
       load("scalar.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }") + data.substr(0, 8)),
       "a 0-d array"));
   EXPECT_TRUE(throws<FormatError>(
-      load("huge.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 8), }") +
-                           data),
+      load("huge.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 8), }") + data),
       "too large"));
   // A record file whose fields sit elsewhere than the struct's (NumPy's packed layout).
-  const std::string packed = put_file(
-      dir, "packed.npy",
-      header("{'descr': [('date', '<M8[ns]'), ('val', '<f8'), ('code', '|S6')], 'fortran_order': False, "
-             "'shape': (1,), }") +
-          std::string(22, '\0'));
+  const std::string packed =
+      put_file(dir, "packed.npy",
+               header("{'descr': [('date', '<M8[ns]'), ('val', '<f8'), ('code', '|S6')], 'fortran_order': False, "
+                      "'shape': (1,), }") +
+                   std::string(22, '\0'));
   EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<Row>(rt, packed); }, "align=True"));
   // A failed save leaves nothing behind and fails on every rank.
   lagoon::SharedArray<double> a(rt, {4});

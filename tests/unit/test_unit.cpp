@@ -102,7 +102,8 @@ using Catalog = std::map<std::string, std::vector<std::string>>;
 
 Catalog sample_catalog() {
   Catalog c;
-  for (int i = 0; i < 20; ++i) c["key" + std::to_string(i)] = std::vector<std::string>(static_cast<std::size_t>(i % 4), "v" + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    c["key" + std::to_string(i)] = std::vector<std::string>(static_cast<std::size_t>(i % 4), "v" + std::to_string(i));
   return c;
 }
 
@@ -202,4 +203,28 @@ TEST(NpyHeader, EveryTruncationIsAFormatError) {
   const std::string header = lagoon::detail::make_npy_header(lagoon::detail::Dtype::scalar_of("<f8"), {7});
   for (std::size_t n = 0; n < header.size(); ++n)
     EXPECT_THROW((void)lagoon::detail::parse_npy_header(header.substr(0, n), "cut.npy"), lagoon::FormatError) << n;
+}
+
+TEST(NpyHeader, TimeUnitsAreNumpysOwn) {
+  using lagoon::detail::Dtype;
+  EXPECT_EQ(Dtype::scalar_of("<M8[10ms]").descr(), "'<M8[10ms]'");
+  EXPECT_EQ(Dtype::scalar_of("<m8[D]").descr(), "'<m8[D]'");
+  for (const char* bad : {"<M8[]", "<M8[xs]", "<M8[ 1\ns]", "<M8[01s]", "<M8[ns", "<M8"})
+    EXPECT_THROW((void)Dtype::scalar_of(bad), lagoon::InvalidArgument) << bad;
+}
+
+TEST(NpyHeader, FieldNamesWithQuotesAndControlCharactersRoundTrip) {
+  std::string dict = R"({'descr': [('a\nb', '<f8'), ("it's", '<i4'), ('back\\slash\x01', '|u1')], )"
+                     R"('fortran_order': False, 'shape': (2,), })";
+  dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+  dict += '\n';
+  const std::string file = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(dict.size()) + '\0' + dict;
+  const auto h = lagoon::detail::parse_npy_header(file, "names.npy");
+  ASSERT_EQ(h.dtype.fields.size(), 3u);
+  EXPECT_EQ(h.dtype.fields[0].name, "a\nb");
+  EXPECT_EQ(h.dtype.fields[1].name, "it's");
+  EXPECT_EQ(h.dtype.fields[2].name, std::string("back\\slash\x01"));
+  const auto back = lagoon::detail::parse_npy_header(lagoon::detail::make_npy_header(h.dtype, h.shape), "again.npy");
+  EXPECT_EQ(back.dtype.descr(), h.dtype.descr());
+  EXPECT_EQ(back.dtype.fields[0].name, "a\nb");
 }

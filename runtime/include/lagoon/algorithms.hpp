@@ -148,8 +148,8 @@ inline std::pair<std::size_t, std::size_t> world_share(const Runtime& rt, std::s
 /// **Example**: `double total = lagoon::reduce(rt, a, 0.0, std::plus<>{});`
 template <class T, class E, class Op>
 [[nodiscard]] T reduce(const Runtime& rt, const SharedArray<E>& array, T init, Op op) {
-  const auto [begin, end] = detail::share_bounds(array.size(), static_cast<std::size_t>(rt.size()),
-                                                 static_cast<std::size_t>(rt.rank()));
+  const auto [begin, end] =
+      detail::share_bounds(array.size(), static_cast<std::size_t>(rt.size()), static_cast<std::size_t>(rt.rank()));
   return detail::reduce_part(rt, array.data() + begin, end - begin, std::move(init), op);
 }
 
@@ -170,8 +170,7 @@ template <class T, class E, class Op>
 template <class T, class F, class Op>
 [[nodiscard]] T reduce(const Runtime& rt, const Column<F>& column, T init, Op op) {
   const auto [begin, end] = detail::world_share(rt, column.size());
-  return detail::reduce_part(rt, column.begin() + static_cast<std::ptrdiff_t>(begin), end - begin, std::move(init),
-                             op);
+  return detail::reduce_part(rt, column.begin() + static_cast<std::ptrdiff_t>(begin), end - begin, std::move(init), op);
 }
 
 /// The sum of every element except the NaNs (NumPy's nansum), on every rank: each rank

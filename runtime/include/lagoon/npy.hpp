@@ -53,8 +53,8 @@ template <class T>
   const detail::Dtype dtype = detail::dtype_of<T>();
   const detail::NpyLayout layout = detail::read_npy_layout(rt, path, dtype, detail::type_name<T>());
   SharedArray<T> array(rt, layout.shape);
-  detail::read_npy_payload(rt, path, layout.payload_offset, reinterpret_cast<std::byte*>(array.data()),
-                           array.bytes(), sizeof(T), detail::type_name<T>());
+  detail::read_npy_payload(rt, path, layout.payload_offset, reinterpret_cast<std::byte*>(array.data()), array.bytes(),
+                           sizeof(T), detail::type_name<T>());
   array.fence();
   return array;
 }

@@ -7,8 +7,8 @@
 #include <bit>
 #include <boost/describe.hpp>
 #include <chrono>
-#include <complex>
 #include <compare>
+#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -111,14 +111,22 @@ struct is_std_array<std::array<E, N>> : std::true_type {};
 
 template <class P>
 constexpr const char* time_unit() {
-  if constexpr (std::is_same_v<P, std::nano>) return "ns";
-  else if constexpr (std::is_same_v<P, std::micro>) return "us";
-  else if constexpr (std::is_same_v<P, std::milli>) return "ms";
-  else if constexpr (std::is_same_v<P, std::ratio<1>>) return "s";
-  else if constexpr (std::is_same_v<P, std::ratio<60>>) return "m";
-  else if constexpr (std::is_same_v<P, std::ratio<3600>>) return "h";
-  else if constexpr (std::is_same_v<P, std::ratio<86400>>) return "D";
-  else return nullptr;
+  if constexpr (std::is_same_v<P, std::nano>)
+    return "ns";
+  else if constexpr (std::is_same_v<P, std::micro>)
+    return "us";
+  else if constexpr (std::is_same_v<P, std::milli>)
+    return "ms";
+  else if constexpr (std::is_same_v<P, std::ratio<1>>)
+    return "s";
+  else if constexpr (std::is_same_v<P, std::ratio<60>>)
+    return "m";
+  else if constexpr (std::is_same_v<P, std::ratio<3600>>)
+    return "h";
+  else if constexpr (std::is_same_v<P, std::ratio<86400>>)
+    return "D";
+  else
+    return nullptr;
 }
 
 template <class T>

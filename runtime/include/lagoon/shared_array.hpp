@@ -92,8 +92,8 @@ class SharedArray {
   template <class F, class R = T>
     requires std::is_class_v<R>
   [[nodiscard]] Column<F> column(F R::*field) {
-    return {reinterpret_cast<F*>(reinterpret_cast<std::byte*>(data()) + detail::member_offset(field)), size_,
-            sizeof(T), &segment_};
+    return {reinterpret_cast<F*>(reinterpret_cast<std::byte*>(data()) + detail::member_offset(field)), size_, sizeof(T),
+            &segment_};
   }
   template <class F, class R = T>
     requires std::is_class_v<R>
