@@ -92,8 +92,14 @@ Segment::Segment(const Runtime& rt, std::size_t bytes, std::size_t alignment, st
   detail::agree(ctx.world, [&] {
     if (leader && request > 0) check_room(request, ctx, s.what);
   });
+  // Every node creates its window before any node populates one. Open MPI's leader
+  // checks the file system's free space when it creates the backing file and, short
+  // of room, fails without telling the node's other ranks, which then wait forever.
+  // Creating all files first (sparse: no pages yet) keeps one node's pages from
+  // starving another node's creation on a shared tmpfs (virtual nodes); a shortage
+  // then shows up while populating, as an error code on the ranks that hit it.
+  detail::agree(ctx.world, [&] { s.window = mpi::SharedWindow(ctx.node, leader ? request : 0); });
   detail::agree(ctx.world, [&] {
-    s.window = mpi::SharedWindow(ctx.node, leader ? request : 0);
     if (request == 0) return;
     // Open MPI puts a header in front of the data: align the start ourselves.
     const auto base = reinterpret_cast<std::uintptr_t>(s.window.base(0));
