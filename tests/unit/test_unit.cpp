@@ -8,7 +8,9 @@
 #include <lagoon/detail/type_name.hpp>
 #include <lagoon/memory.hpp>
 #include <lagoon/shareable.hpp>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -37,6 +39,9 @@ static_assert(!lagoon::Shareable<int*>);
 static_assert(!lagoon::Shareable<const char*>);
 static_assert(!lagoon::Shareable<int* [3]>);
 static_assert(!lagoon::Shareable<std::array<void*, 2>>);
+static_assert(!lagoon::Shareable<std::string_view>);  // trivially copyable, but a pointer inside
+static_assert(!lagoon::Shareable<std::span<const double>>);
+static_assert(!lagoon::Shareable<std::span<int, 4>>);
 static_assert(!lagoon::Shareable<WithPointer>, "a described member that is a pointer is caught");
 static_assert(!lagoon::Shareable<int&>);
 

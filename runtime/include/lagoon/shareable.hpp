@@ -5,6 +5,8 @@
 #include <array>
 #include <boost/describe.hpp>
 #include <cstddef>
+#include <span>
+#include <string_view>
 #include <type_traits>
 
 namespace lagoon {
@@ -38,6 +40,12 @@ template <class T, std::size_t N>
 struct holds_pointer<T[N]> : holds_pointer<std::remove_cv_t<T>> {};
 template <class T, std::size_t N>
 struct holds_pointer<std::array<T, N>> : holds_pointer<std::remove_cv_t<T>> {};
+// Views are trivially copyable classes around a pointer: their bytes name memory
+// of the process that made them.
+template <class C, class Traits>
+struct holds_pointer<std::basic_string_view<C, Traits>> : std::true_type {};
+template <class T, std::size_t N>
+struct holds_pointer<std::span<T, N>> : std::true_type {};
 
 }  // namespace detail
 
