@@ -106,6 +106,7 @@ enum class Posix { cow, shm, file_tmp, file_shm, file_huge };
 
 struct Task {
   char name[200];  // the shm object or the file to map; empty: the inherited array
+  bool posix_shm;  // name is a shm_open name, not a path
   std::size_t begin, end, total;
 };
 
@@ -137,9 +138,7 @@ void read_all(int fd, void* p, std::size_t n) {
   void* map = nullptr;
   const std::size_t bytes = task.total * sizeof(double);
   if (task.name[0] != '\0') {
-    const int fd = task.name[0] == '/' && std::strncmp(task.name, "/lagoon-bench-", 14) == 0
-                       ? ::shm_open(task.name, O_RDONLY, 0)
-                       : ::open(task.name, O_RDONLY);
+    const int fd = task.posix_shm ? ::shm_open(task.name, O_RDONLY, 0) : ::open(task.name, O_RDONLY);
     map = fd < 0 ? MAP_FAILED : ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
     if (fd >= 0) ::close(fd);
     if (map == MAP_FAILED) ::_exit(3);
@@ -215,6 +214,7 @@ Row run_posix(Posix kind, const std::vector<double>& data, int workers, int repe
     for (int w = 0; w < workers; ++w) {
       Task task{};
       std::snprintf(task.name, sizeof task.name, "%s", name.c_str());
+      task.posix_shm = kind == Posix::shm;
       task.begin = n * static_cast<std::size_t>(w) / static_cast<std::size_t>(workers);
       task.end = n * static_cast<std::size_t>(w + 1) / static_cast<std::size_t>(workers);
       task.total = n;
@@ -273,6 +273,14 @@ double timed(const lagoon::Runtime& rt, F&& step) {
   return elapsed;
 }
 
+/// Every rank sums its [begin, end) of `data`; the world's total.
+double sum_everywhere(const lagoon::Runtime& rt, const double* data, std::size_t begin, std::size_t end) {
+  const double part = sum_lanes(data + begin, end - begin);
+  double total = 0;
+  MPI_Allreduce(&part, &total, 1, MPI_DOUBLE, MPI_SUM, rt.world());
+  return total;
+}
+
 double node_memory(const lagoon::Runtime& rt) {
   double mine = pss(), all = 0;
   MPI_Allreduce(&mine, &all, 1, MPI_DOUBLE, MPI_SUM, rt.world());
@@ -297,20 +305,20 @@ std::string receive_bytes(MPI_Comm comm) {
   return s;
 }
 
-Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& data, std::size_t n, int repeat,
+enum class Mpi { archives, shared_array, object_store };
+
+Row run_mpi(Mpi kind, const lagoon::Runtime& rt, const std::vector<double>& data, std::size_t n, int repeat,
             const std::string& suffix) {
   static const char* names[] = {"MPI messages of Boost.Serialization archives", "lagoon SharedArray (MPI-3 window)",
                                 "lagoon ObjectStore put/get"};
-  Row row{names[which] + (which > 0 ? suffix : std::string()), {}, {}, {}, {}, 0, 0};
-  const auto [begin, end] = [&] {
-    const auto s = lagoon::share(rt, n);
-    return std::pair(s.empty() ? 0 : *s.begin(), s.empty() ? 0 : *s.begin() + s.size());
-  }();
+  Row row{names[static_cast<int>(kind)] + (kind != Mpi::archives ? suffix : std::string()), {}, {}, {}, {}, 0, 0};
+  const auto mine = lagoon::share(rt, n);  // this rank's slice of the ObjectStore's array
+  const std::size_t begin = mine.empty() ? 0 : *mine.begin(), end = begin + mine.size();
   for (int rep = 0; rep < repeat; ++rep) {
     const double before = node_memory(rt);
     double total = 0, peak = 0;
-    if (which == 0) {  // a slice per worker, serialized like pickle
-      std::vector<double> mine;
+    if (kind == Mpi::archives) {  // a slice per worker, serialized like pickle
+      std::vector<double> slice;  // this rank's, received
       row.setup.push_back(0);
       row.share.push_back(timed(rt, [&] {
         if (rt.rank() == 0) {
@@ -320,34 +328,28 @@ Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& dat
             std::ostringstream os;
             {
               boost::archive::binary_oarchive oa(os);
-              std::vector<double> slice(data.begin() + static_cast<std::ptrdiff_t>(b),
-                                        data.begin() + static_cast<std::ptrdiff_t>(e));
-              oa << slice;
+              std::vector<double> part(data.begin() + static_cast<std::ptrdiff_t>(b),
+                                       data.begin() + static_cast<std::ptrdiff_t>(e));
+              oa << part;
             }
             if (r != 0) {
               send_bytes(os.str(), r, rt.world());
             } else {
               std::istringstream is(os.str());
               boost::archive::binary_iarchive ia(is);
-              ia >> mine;
+              ia >> slice;
             }
           }
         } else {
           std::istringstream is(receive_bytes(rt.world()));
           boost::archive::binary_iarchive ia(is);
-          ia >> mine;
+          ia >> slice;
         }
       }));
-      row.sum.push_back(timed(rt, [&] {
-        const double part = sum_lanes(mine.data(), mine.size());
-        MPI_Allreduce(&part, &total, 1, MPI_DOUBLE, MPI_SUM, rt.world());
-      }));
-      row.warm.push_back(timed(rt, [&] {
-        const double part = sum_lanes(mine.data(), mine.size());
-        MPI_Allreduce(&part, &total, 1, MPI_DOUBLE, MPI_SUM, rt.world());
-      }));
+      row.sum.push_back(timed(rt, [&] { total = sum_everywhere(rt, slice.data(), 0, slice.size()); }));
+      row.warm.push_back(timed(rt, [&] { total = sum_everywhere(rt, slice.data(), 0, slice.size()); }));
       peak = node_memory(rt);
-    } else if (which == 1) {  // one copy per node, in an MPI-3 shared window
+    } else if (kind == Mpi::shared_array) {  // one copy per node, in an MPI-3 shared window
       std::optional<lagoon::SharedArray<double>> a;
       row.setup.push_back(0);
       row.share.push_back(timed(rt, [&] {
@@ -369,13 +371,9 @@ Row run_mpi(int which, const lagoon::Runtime& rt, const std::vector<double>& dat
       std::optional<lagoon::ObjectView<double>> view;
       row.sum.push_back(timed(rt, [&] {
         view.emplace(store->get(ref));
-        const double part = sum_lanes(view->data() + begin, end - begin);
-        MPI_Allreduce(&part, &total, 1, MPI_DOUBLE, MPI_SUM, rt.world());
+        total = sum_everywhere(rt, view->data(), begin, end);
       }));
-      row.warm.push_back(timed(rt, [&] {
-        const double part = sum_lanes(view->data() + begin, end - begin);
-        MPI_Allreduce(&part, &total, 1, MPI_DOUBLE, MPI_SUM, rt.world());
-      }));
+      row.warm.push_back(timed(rt, [&] { total = sum_everywhere(rt, view->data(), begin, end); }));
       peak = node_memory(rt);
       view.reset();
       rt.barrier();
@@ -427,8 +425,9 @@ int main(int argc, char** argv) {
   lagoon::Runtime rt(argc, argv);
   std::vector<double> data;
   if (rt.rank() == 0) data = make_data(n, expected);
-  for (int which = o.lagoon_only ? 1 : 0; which < 3; ++which) {
-    const Row row = run_mpi(which, rt, data, n, o.repeat, o.suffix);
+  for (Mpi kind : {Mpi::archives, Mpi::shared_array, Mpi::object_store}) {
+    if (o.lagoon_only && kind == Mpi::archives) continue;
+    const Row row = run_mpi(kind, rt, data, n, o.repeat, o.suffix);
     if (rt.rank() == 0) print(row, "mpi", rt.size(), n * sizeof(double), expected);
   }
   return 0;
