@@ -217,6 +217,9 @@ TEST_F(RecordTest, MalformedFilesAreFormatErrorsOnEveryRank) {
       throws<FormatError>(load("object.npy", header("{'descr': '|O', 'fortran_order': False, 'shape': (4,), }") + data),
                           "pickled Python objects"));
   EXPECT_TRUE(throws<FormatError>(
+      load("unit.npy", header("{'descr': '<M8[xs]', 'fortran_order': False, 'shape': (4,), }") + data),
+      "an unknown time unit [xs]"));
+  EXPECT_TRUE(throws<FormatError>(
       load("scalar.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }") + data.substr(0, 8)),
       "a 0-d array"));
   EXPECT_TRUE(throws<FormatError>(
