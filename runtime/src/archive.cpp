@@ -122,7 +122,7 @@ void read_archive(std::span<const std::byte> in, unsigned flags, const std::stri
     why = e.what();
   }
   throw DeserializeError(what + ": a corrupt or truncated archive of " + std::to_string(in.size()) + " bytes (" + why +
-                         ")" + on_rank());
+                         ")");
 }
 
 }  // namespace lagoon::detail

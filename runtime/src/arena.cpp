@@ -19,10 +19,9 @@ Arena::Arena(const Runtime& rt, std::size_t bytes, std::string what, const std::
       heap_.emplace(bip::create_only, segment_.data(), segment_.bytes());
       create(*heap_);
     } catch (const bip::bad_alloc&) {
-      throw OutOfMemory(what + ": an arena of " + std::to_string(bytes) + " bytes is too small to hold its own tables" +
-                        on_rank());
+      throw OutOfMemory(what + ": an arena of " + std::to_string(bytes) + " bytes is too small to hold its own tables");
     } catch (const bip::interprocess_exception& e) {
-      throw Error(what + ": could not make the arena's heap (" + e.what() + ")" + on_rank());
+      throw Error(what + ": could not make the arena's heap (" + e.what() + ")");
     }
   });
   segment_.fence();  // the heap and its tables, made by the leader, are seen by all

@@ -18,19 +18,21 @@ std::string on_rank() {
 }
 
 void throw_error(ErrorKind kind, const std::string& what) {
+  const Verbatim as_is;
   switch (kind) {
-    case ErrorKind::mpi: throw MpiError(what);
-    case ErrorKind::out_of_memory: throw OutOfMemory(what);
-    case ErrorKind::shape: throw ShapeError(what);
-    case ErrorKind::type_mismatch: throw TypeMismatch(what);
-    case ErrorKind::object_freed: throw ObjectFreed(what);
-    case ErrorKind::deserialize: throw DeserializeError(what);
-    case ErrorKind::format: throw FormatError(what);
-    case ErrorKind::invalid_argument: throw InvalidArgument(what);
-    case ErrorKind::runtime_finalized: throw RuntimeFinalized(what);
+    case ErrorKind::mpi: throw MpiError(as_is, what);
+    case ErrorKind::out_of_memory: throw OutOfMemory(as_is, what);
+    case ErrorKind::shape: throw ShapeError(as_is, what);
+    case ErrorKind::type_mismatch: throw TypeMismatch(as_is, what);
+    case ErrorKind::object_freed: throw ObjectFreed(as_is, what);
+    case ErrorKind::deserialize: throw DeserializeError(as_is, what);
+    case ErrorKind::format: throw FormatError(as_is, what);
+    case ErrorKind::invalid_argument: throw InvalidArgument(as_is, what);
+    case ErrorKind::runtime_finalized: throw RuntimeFinalized(as_is, what);
+    case ErrorKind::transport: throw TransportError(as_is, what);
     case ErrorKind::generic: break;
   }
-  throw Error(what);
+  throw Error(as_is, what, ErrorKind::generic);
 }
 
 }  // namespace lagoon::detail

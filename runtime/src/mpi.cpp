@@ -1,5 +1,6 @@
 // The thin MPI core: each function makes one checked MPI call (or one loop of
-// them, for transfers larger than an int count).
+// them, for transfers larger than an int count). The only file that calls MPI's
+// point-to-point functions.
 #include "lagoon/mpi.hpp"
 
 #include <algorithm>
@@ -17,8 +18,7 @@ void check(int rc, const char* call) {
   int error_class = 0;
   MPI_Error_class(rc, &error_class);
   throw MpiError(std::string(call) + " failed: " + std::string(text, static_cast<std::size_t>(length)) +
-                     " (code " + std::to_string(rc) + ", class " + std::to_string(error_class) + ")" +
-                     detail::on_rank(),
+                     " (code " + std::to_string(rc) + ", class " + std::to_string(error_class) + ")",
                  rc);
 }
 
@@ -62,6 +62,13 @@ void Comm::free() {
 }
 
 void Comm::barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+int Comm::tag_upper_bound() const {
+  void* value = nullptr;
+  int found = 0;
+  check(MPI_Comm_get_attr(comm_, MPI_TAG_UB, &value, &found), "MPI_Comm_get_attr(MPI_TAG_UB)");
+  return found ? *static_cast<int*>(value) : 32767;  // the least the standard promises
+}
 
 NodeComm NodeComm::split_shared(const Comm& world, int ranks_per_node) {
   MPI_Comm shared = MPI_COMM_NULL;
@@ -115,13 +122,122 @@ std::byte* SharedWindow::base(int node_rank) const {
 
 void SharedWindow::sync() const { check(MPI_Win_sync(win_), "MPI_Win_sync"); }
 
-void bcast_bytes(void* data, std::size_t bytes, int root, MPI_Comm comm, std::size_t chunk) {
+namespace {
+
+/// Calls `step(offset, count)` for each piece of at most `chunk` bytes of `bytes`.
+template <class F>
+void for_each_piece(std::size_t bytes, std::size_t chunk, F&& step) {
   chunk = std::clamp<std::size_t>(chunk, 1, max_message_bytes);
+  for (std::size_t done = 0; done < bytes; done += chunk) step(done, static_cast<int>(std::min(chunk, bytes - done)));
+}
+
+}  // namespace
+
+void bcast_bytes(void* data, std::size_t bytes, int root, MPI_Comm comm, std::size_t chunk) {
   auto* p = static_cast<std::byte*>(data);
-  for (std::size_t done = 0; done < bytes; done += chunk) {
-    const auto n = static_cast<int>(std::min(chunk, bytes - done));
-    check(MPI_Bcast(p + done, n, MPI_BYTE, root, comm), "MPI_Bcast");
+  for_each_piece(bytes, chunk,
+                 [&](std::size_t at, int n) { check(MPI_Bcast(p + at, n, MPI_BYTE, root, comm), "MPI_Bcast"); });
+}
+
+void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm) {
+  const auto n = static_cast<int>(bytes);
+  check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm), "MPI_Allgather");
+}
+
+int thread_level() {
+  int provided = MPI_THREAD_SINGLE;
+  check(MPI_Query_thread(&provided), "MPI_Query_thread");
+  return provided;
+}
+
+// ---- point to point ----
+
+Requests& Requests::operator=(Requests&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    requests_ = std::exchange(other.requests_, {});
   }
+  return *this;
+}
+
+MPI_Request* Requests::add() {
+  requests_.push_back(MPI_REQUEST_NULL);
+  return &requests_.back();
+}
+
+void Requests::wait_all() {
+  const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  if (rc == MPI_SUCCESS) requests_.clear();  // on failure, the destructor cancels what is left
+  check(rc, "MPI_Waitall");
+}
+
+void Requests::cancel() noexcept {
+  for (MPI_Request& r : requests_) {
+    if (r == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+  requests_.clear();
+}
+
+void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm, std::size_t chunk) {
+  const auto* p = static_cast<const std::byte*>(data);
+  for_each_piece(bytes, chunk,
+                 [&](std::size_t at, int n) { check(MPI_Send(p + at, n, MPI_BYTE, dest, tag, comm), "MPI_Send"); });
+}
+
+void recv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm, std::size_t chunk) {
+  auto* p = static_cast<std::byte*>(data);
+  for_each_piece(bytes, chunk, [&](std::size_t at, int n) {
+    check(MPI_Recv(p + at, n, MPI_BYTE, source, tag, comm, MPI_STATUS_IGNORE), "MPI_Recv");
+  });
+}
+
+void irecv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm, std::size_t chunk,
+                 Requests& into) {
+  auto* p = static_cast<std::byte*>(data);
+  for_each_piece(bytes, chunk, [&](std::size_t at, int n) {
+    check(MPI_Irecv(p + at, n, MPI_BYTE, source, tag, comm, into.add()), "MPI_Irecv");
+  });
+}
+
+Message::Message(MPI_Message message, const MPI_Status& status) : message_(message), source_(status.MPI_SOURCE) {
+  int count = 0;
+  check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  bytes_ = static_cast<std::size_t>(count);
+}
+
+std::optional<Message> Message::try_probe(int source, int tag, MPI_Comm comm) {
+  int arrived = 0;
+  MPI_Message message = MPI_MESSAGE_NULL;
+  MPI_Status status;
+  check(MPI_Improbe(source, tag, comm, &arrived, &message, &status), "MPI_Improbe");
+  if (!arrived) return std::nullopt;
+  return Message(message, status);
+}
+
+Message Message::probe(int source, int tag, MPI_Comm comm) {
+  MPI_Message message = MPI_MESSAGE_NULL;
+  MPI_Status status;
+  check(MPI_Mprobe(source, tag, comm, &message, &status), "MPI_Mprobe");
+  return Message(message, status);
+}
+
+Message::~Message() {
+  if (message_ == MPI_MESSAGE_NULL) return;
+  std::vector<std::byte> dropped(bytes_);
+  MPI_Mrecv(dropped.data(), static_cast<int>(bytes_), MPI_BYTE, &message_, MPI_STATUS_IGNORE);
+}
+
+void Message::receive(void* into) {
+  check(MPI_Mrecv(into, static_cast<int>(bytes_), MPI_BYTE, &message_, MPI_STATUS_IGNORE), "MPI_Mrecv");
+  message_ = MPI_MESSAGE_NULL;
+}
+
+std::vector<std::byte> Message::receive() {
+  std::vector<std::byte> out(bytes_);
+  receive(out.data());
+  return out;
 }
 
 }  // namespace lagoon::mpi

@@ -29,7 +29,7 @@ class File {
  public:
   File(const std::string& path, int flags, const std::string& what) : path_(path) {
     fd_ = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw FormatError(what + ": cannot open '" + path + "': " + std::strerror(errno) + on_rank());
+    if (fd_ < 0) throw FormatError(what + ": cannot open '" + path + "': " + std::strerror(errno));
   }
   ~File() {
     if (fd_ >= 0) ::close(fd_);
@@ -49,7 +49,7 @@ class File {
       const ssize_t got = ::pread(fd_, static_cast<char*>(into) + done, std::min<std::size_t>(n - done, 1u << 30),
                                   static_cast<off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
-      if (got < 0) throw FormatError(what + ": reading '" + path_ + "' failed: " + std::strerror(errno) + on_rank());
+      if (got < 0) throw FormatError(what + ": reading '" + path_ + "' failed: " + std::strerror(errno));
       if (got == 0) break;
       done += static_cast<std::size_t>(got);
     }
@@ -61,13 +61,13 @@ class File {
       const ssize_t put = ::pwrite(fd_, static_cast<const char*>(from) + done,
                                    std::min<std::size_t>(n - done, 1u << 30), static_cast<off_t>(offset + done));
       if (put < 0 && errno == EINTR) continue;
-      if (put <= 0) throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno) + on_rank());
+      if (put <= 0) throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno));
       done += static_cast<std::size_t>(put);
     }
   }
   void sync(const std::string& what) const {
     if (::fsync(fd_) != 0 && errno != EINVAL)
-      throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno) + on_rank());
+      throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno));
   }
 
  private:
@@ -158,7 +158,7 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
       try {
         opened = std::make_unique<File>(partial, O_WRONLY | O_CREAT | O_TRUNC, what);
       } catch (const FormatError&) {
-        throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno) + on_rank());
+        throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno));
       }
       const File& file = *opened;
       const std::string header = make_npy_header(dtype, shape);
@@ -172,7 +172,7 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
     if (::rename(partial.c_str(), path.c_str()) != 0) {
       const int error = errno;
       ::unlink(partial.c_str());
-      throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(error) + on_rank());
+      throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(error));
     }
   });
 }

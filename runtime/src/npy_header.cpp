@@ -15,7 +15,7 @@
 namespace lagoon::detail {
 
 void npy_error(const std::string& file, const std::string& why) {
-  throw FormatError("lagoon::load_npy: '" + file + "': " + why + on_rank());
+  throw FormatError("lagoon::load_npy: '" + file + "': " + why);
 }
 
 std::uint64_t shape_product(const std::vector<std::size_t>& shape, std::uint64_t limit, const std::string& file,

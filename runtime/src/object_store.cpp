@@ -20,13 +20,10 @@
 #include <mutex>
 #include <thread>
 
-#include "arena.hpp"
-#include "context.hpp"
-#include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/store_core.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/memory.hpp"
-#include "transport.hpp"
+#include "served.hpp"
 
 namespace lagoon::detail {
 namespace {
@@ -66,11 +63,16 @@ struct StoreTable {
   ObjectMap objects;
 };
 
-/// The store's own requests, in Header::kind.
-enum class StoreOp : std::uint32_t { fetch = 1, drop, stats };
+/// What a store asks of another node's store.
+enum class StoreOp : std::uint32_t {
+  fetch = 1,  ///< answer: the object's bytes (the client checked they are `bytes`)
+  drop,       ///< posted by the owner that freed `serial`: drop this node's copy
+  stats,      ///< answer: the node's StoreStats
+};
 
-/// A fetch's payload: what the client believes the object is.
-struct FetchAsk {
+/// The arguments of fetch and drop: the object, and what the client believes it is.
+struct ObjectArgs {
+  std::uint64_t serial = 0;
   std::uint64_t tag = 0;
   std::uint64_t bytes = 0;
 };
@@ -85,7 +87,7 @@ std::string entry_type(const ObjectEntry& e) { return std::string(e.type, strnle
 
 }  // namespace
 
-class StoreState final : public Handler {
+class StoreState final : public ArenaServed {
  public:
   void serve(const Request& request, Transport& transport) override;
 
@@ -122,8 +124,7 @@ class StoreState final : public Handler {
                       std::to_string(arena.capacity()) + " (" + std::to_string(owned) + " objects of its own, " +
                       std::to_string(pinned) +
                       " copies in use; free objects or make the store larger: "
-                      "LAGOON_STORE_BYTES)" +
-                      on_rank());
+                      "LAGOON_STORE_BYTES)");
   }
 
   StoreStats stats_locked() const {
@@ -150,42 +151,32 @@ class StoreState final : public Handler {
   /// Checks a live entry against what the reader asks; throws ObjectFreed or TypeMismatch.
   void check_entry(const ObjectEntry& e, const ObjectKey& key, std::uint64_t tag, std::string_view type,
                    std::uint64_t bytes) const {
-    if (e.freed) throw ObjectFreed(what + ".get: " + object_text(key.node, key.serial) + " was freed" + on_rank());
+    if (e.freed) throw ObjectFreed(what + ".get: " + object_text(key.node, key.serial) + " was freed");
     if (e.tag != tag)
       throw TypeMismatch(what + ".get: " + object_text(key.node, key.serial) + " holds " + entry_type(e) + ", not " +
-                         std::string(type) + on_rank());
+                         std::string(type));
     if (e.bytes != bytes)
       throw InvalidArgument(what + ".get: the ref says " + std::to_string(bytes) + " bytes, but " +
                             object_text(key.node, key.serial) + " has " + std::to_string(e.bytes) +
-                            " (a corrupt ref?)" + on_rank());
+                            " (a corrupt ref?)");
   }
 
-  std::shared_ptr<Context> ctx;
-  Arena arena;
   StoreTable* table = nullptr;
-  Transport* transport = nullptr;
-  std::uint32_t id = 0;
-  int node = 0;
-  std::string what;
-  std::string capacity_source;
-  bool open = true;
+  bool alive = true;  ///< false once the store is destroyed: views that outlive it no longer unpin
 };
 
 void StoreState::serve(const Request& request, Transport& t) {
-  const Header& h = request.header;
-  const ObjectKey key{node, h.offset};
-  switch (static_cast<StoreOp>(h.kind)) {
+  switch (static_cast<StoreOp>(request.header.op)) {
     case StoreOp::fetch: {
-      FetchAsk ask;
-      if (request.inline_payload.size() != sizeof ask) throw Error(what + ": a malformed fetch");
-      std::memcpy(&ask, request.inline_payload.data(), sizeof ask);
+      const auto args = request.args_as<ObjectArgs>();
+      const ObjectKey key{node, args.serial};
       const std::byte* data = nullptr;
       {
         const Lock lock(table->mutex);
         const auto it = table->objects.find(key);
         if (it == table->objects.end())
-          throw ObjectFreed(what + ".get: " + object_text(node, h.offset) + " was freed" + on_rank());
-        check_entry(it->second, key, ask.tag, "the type the ref was made for", ask.bytes);
+          throw ObjectFreed(what + ".get: " + object_text(node, args.serial) + " was freed");
+        check_entry(it->second, key, args.tag, "the type the ref was made for", args.bytes);
         ++it->second.pins;  // the bytes stay while they go out
         data = arena.address(it->second.handle);
       }
@@ -200,13 +191,14 @@ void StoreState::serve(const Request& request, Transport& t) {
           }
         }
       } unpin{*this, key};
-      t.answer(request, {data, static_cast<std::size_t>(ask.bytes)});
+      t.answer(request, {data, static_cast<std::size_t>(args.bytes)});
       return;
     }
     case StoreOp::drop: {
       // The owner (the requesting rank's node) freed an object: drop this node's copy
       // (its bytes go once no view reads them).
-      const ObjectKey copy{ctx->node_of_rank.at(static_cast<std::size_t>(request.source)), h.offset};
+      const auto args = request.args_as<ObjectArgs>();
+      const ObjectKey copy{ctx->node_of_rank.at(static_cast<std::size_t>(request.source)), args.serial};
       const Lock lock(table->mutex);
       if (auto it = table->objects.find(copy); it != table->objects.end()) {
         it->second.freed = true;
@@ -224,7 +216,7 @@ void StoreState::serve(const Request& request, Transport& t) {
       return;
     }
   }
-  throw Error(what + ": an unknown request (" + std::to_string(h.kind) + ")");
+  throw TransportError(what + ": an unknown request (" + std::to_string(request.header.op) + ")");
 }
 
 // ---- Pin ----
@@ -252,7 +244,7 @@ void Pin::reset() noexcept {
   auto state = std::move(state_);
   data_ = nullptr;
   bytes_ = 0;
-  if (!state->open || state->ctx->finalized()) return;
+  if (!state->alive || state->ctx->finalized()) return;
   const Lock lock(state->table->mutex);
   if (auto it = state->table->objects.find(ObjectKey{ref_.node, ref_.serial}); it != state->table->objects.end()) {
     --it->second.pins;
@@ -270,42 +262,40 @@ std::size_t StoreCore::default_capacity() {
 
 StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_shared<StoreState>()) {
   auto& s = *state_;
-  s.ctx = rt.context();
   s.what = "lagoon::ObjectStore";
-  s.ctx->check_alive(s.what.c_str());
-  const SameOnAllRanks same = arena_agreement(bytes, s.what);
-  std::uint64_t capacity = bytes;
-  s.capacity_source = "the constructor";
-  agree(
-      s.ctx->world,
-      [&] {
-        if (capacity != 0 || rt.rank() != 0) return;
-        capacity = s.ctx->settings.store_bytes != 0 ? s.ctx->settings.store_bytes : default_capacity();
-      },
-      &same);
-  if (bytes == 0) {
-    mpi::check(MPI_Bcast(&capacity, 1, MPI_UINT64_T, 0, s.ctx->world), "MPI_Bcast");
-    s.capacity_source = s.ctx->settings.store_bytes != 0 ? "LAGOON_STORE_BYTES" : "the default";
-  }
-  s.node = rt.node();
-  s.arena = Arena(rt, static_cast<std::size_t>(capacity), s.what, [](Heap& heap) {
-    heap.construct<StoreTable>(kTableName)(
-        HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(heap.get_segment_manager()));
-  });
+  s.open_arena(rt, bytes, context_of(rt)->settings.store_bytes, default_capacity(), "LAGOON_STORE_BYTES",
+               [](Heap& heap) {
+                 heap.construct<StoreTable>(kTableName)(
+                     HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(heap.get_segment_manager()));
+               });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
-  s.transport = serve_object(*s.ctx, s, s.id);
 }
 
 StoreCore::~StoreCore() {
-  auto& s = *state_;
-  stop_serving(*s.ctx, s.transport, s.id, s.what);
-  s.open = false;  // views that outlive the store no longer unpin
-  if (!s.ctx->finalized()) s.arena.release();
+  if (!state_) return;
+  state_->close_arena();
+  state_->alive = false;
+}
+
+StoreCore& StoreCore::operator=(StoreCore&& other) noexcept {
+  if (this != &other) {
+    if (state_) {
+      state_->close_arena();
+      state_->alive = false;
+    }
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+StoreState& StoreCore::state(const char* call) const {
+  if (!state_) throw InvalidArgument(std::string("lagoon::ObjectStore.") + call + ": used after it was moved from");
+  state_->arena.segment().check_alive();
+  return *state_;
 }
 
 RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes) {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("put");
   std::byte* at = nullptr;
   RefData ref{s.id, s.node, 0, bytes.size(), tag};
   {
@@ -327,20 +317,18 @@ RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const
   } catch (const bip::bad_alloc&) {
     const Lock lock(s.table->mutex);
     s.arena.deallocate(at);
-    throw OutOfMemory(s.what + ".put: node " + std::to_string(s.node) + "'s arena has no room left for its table" +
-                      on_rank());
+    throw OutOfMemory(s.what + ".put: node " + std::to_string(s.node) + "'s arena has no room left for its table");
   }
   return ref;
 }
 
 Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type) const {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
-  if (ref.store == 0) throw InvalidArgument(s.what + ".get: an empty ObjectRef" + on_rank());
+  auto& s = state("get");
+  if (ref.store == 0) throw InvalidArgument(s.what + ".get: an empty ObjectRef");
   if (ref.store != s.id || ref.node < 0 || ref.node >= s.ctx->node_count)
-    throw InvalidArgument(s.what + ".get: the ref belongs to another store (or is corrupt)" + on_rank());
+    throw InvalidArgument(s.what + ".get: the ref belongs to another store (or is corrupt)");
   if (ref.tag != tag)
-    throw TypeMismatch(s.what + ".get: the ref was made for another type than " + std::string(type) + on_rank());
+    throw TypeMismatch(s.what + ".get: the ref was made for another type than " + std::string(type));
   Pin pin;
   pin.ref_ = ref;
   pin.owned_here_ = ref.node == s.node;
@@ -351,9 +339,8 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
     const auto it = s.table->objects.find(key);
     if (it == s.table->objects.end()) {
       if (ref.serial == 0 || ref.serial > s.table->next_serial)
-        throw InvalidArgument(s.what + ".get: no " + object_text(ref.node, ref.serial) + " (a corrupt ref?)" +
-                              on_rank());
-      throw ObjectFreed(s.what + ".get: " + object_text(ref.node, ref.serial) + " was freed" + on_rank());
+        throw InvalidArgument(s.what + ".get: no " + object_text(ref.node, ref.serial) + " (a corrupt ref?)");
+      throw ObjectFreed(s.what + ".get: " + object_text(ref.node, ref.serial) + " was freed");
     }
     s.check_entry(it->second, key, tag, type, ref.bytes);
     ++it->second.pins;
@@ -386,7 +373,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
         } catch (const bip::bad_alloc&) {
           s.arena.deallocate(at);
           throw OutOfMemory(s.what + ".get: node " + std::to_string(s.node) +
-                            "'s arena has no room left for its table" + on_rank());
+                            "'s arena has no room left for its table");
         }
         ++s.table->fetches;
         break;
@@ -408,12 +395,8 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
   // This rank brings it over, straight into the arena.
   std::exception_ptr error;
   try {
-    Header header{Op::call, s.id};
-    header.kind = static_cast<std::uint32_t>(StoreOp::fetch);
-    header.offset = ref.serial;
-    const FetchAsk ask{ref.tag, ref.bytes};
-    s.transport->call_into(ref.node, header, std::as_bytes(std::span<const FetchAsk, 1>(&ask, 1)),
-                           std::span<std::byte>(at, ref.bytes), s.what);
+    const ObjectArgs args{ref.serial, ref.tag, ref.bytes};
+    s.transport->call(ref.node, Ask::with(s.id, StoreOp::fetch, args), std::span<std::byte>(at, ref.bytes), s.what);
   } catch (...) {
     error = std::current_exception();
   }
@@ -426,7 +409,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
     it->second.freed = true;
     s.release_if_unused(it);
     if (error) std::rethrow_exception(error);
-    throw ObjectFreed(s.what + ".get: " + object_text(ref.node, ref.serial) + " was freed" + on_rank());
+    throw ObjectFreed(s.what + ".get: " + object_text(ref.node, ref.serial) + " was freed");
   }
   pin.data_ = at;
   pin.bytes_ = ref.bytes;
@@ -436,64 +419,53 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
 }
 
 void StoreCore::free(const RefData& ref) {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
-  if (ref.store == 0) throw InvalidArgument(s.what + ".free: an empty ObjectRef" + on_rank());
-  if (ref.store != s.id) throw InvalidArgument(s.what + ".free: the ref belongs to another store" + on_rank());
+  auto& s = state("free");
+  if (ref.store == 0) throw InvalidArgument(s.what + ".free: an empty ObjectRef");
+  if (ref.store != s.id) throw InvalidArgument(s.what + ".free: the ref belongs to another store");
   if (ref.node != s.node)
     throw InvalidArgument(s.what + ".free: " + object_text(ref.node, ref.serial) +
-                          " belongs to another node; only the rank that put it can free it" + on_rank());
+                          " belongs to another node; only the rank that put it can free it");
   {
     const Lock lock(s.table->mutex);
     const auto it = s.table->objects.find(ObjectKey{ref.node, ref.serial});
     if (it == s.table->objects.end() || it->second.freed)
-      throw ObjectFreed(s.what + ".free: " + object_text(ref.node, ref.serial) + " was already freed" + on_rank());
+      throw ObjectFreed(s.what + ".free: " + object_text(ref.node, ref.serial) + " was already freed");
     if (it->second.owner_rank != s.ctx->world.rank())
       throw InvalidArgument(s.what + ".free: " + object_text(ref.node, ref.serial) + " was put by world rank " +
-                            std::to_string(it->second.owner_rank) + "; only that rank can free it" + on_rank());
+                            std::to_string(it->second.owner_rank) + "; only that rank can free it");
     it->second.freed = true;
     s.release_if_unused(it);
   }
   if (!s.transport) return;
   // Every other node drops its copy; the flush returns once they all have.
-  Header header{Op::post, s.id};
-  header.kind = static_cast<std::uint32_t>(StoreOp::drop);
-  header.offset = ref.serial;
-  for (int n = 0; n < s.ctx->node_count; ++n)
-    if (n != s.node) s.transport->send_one_way(n, header, {});
+  const ObjectArgs args{ref.serial};
+  s.each_node([] {}, [&](int n) { s.transport->post(n, Ask::with(s.id, StoreOp::drop, args)); });
   s.transport->flush();
 }
 
 StoreStats StoreCore::local_stats() const {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  const auto& s = state("local_stats");
   const Lock lock(s.table->mutex);
   return s.stats_locked();
 }
 
 std::vector<StoreStats> StoreCore::stats() const {
-  auto& s = *state_;
-  std::vector<StoreStats> all(static_cast<std::size_t>(s.ctx->node_count));
-  for (int n = 0; n < s.ctx->node_count; ++n) {
-    if (n == s.node) {
-      all[static_cast<std::size_t>(n)] = local_stats();
-      continue;
-    }
-    Header header{Op::call, s.id};
-    header.kind = static_cast<std::uint32_t>(StoreOp::stats);
-    const auto answer = s.transport->call(n, header, {}, s.what);
-    if (answer.size() != sizeof(StoreStats))
-      throw Error(s.what + ".stats: node " + std::to_string(n) + " sent a malformed answer" + on_rank());
-    std::memcpy(&all[static_cast<std::size_t>(n)], answer.data(), sizeof(StoreStats));
-  }
+  const auto& s = state("stats");
+  std::vector<StoreStats> all;
+  s.each_node([&] { all.push_back(local_stats()); },
+              [&](int n) {
+                all.emplace_back();
+                s.transport->call(n, Ask{s.id, static_cast<std::uint32_t>(StoreOp::stats), {}, {}},
+                                  std::as_writable_bytes(std::span<StoreStats, 1>(&all.back(), 1)), s.what + ".stats");
+              });
   return all;
 }
 
-std::size_t StoreCore::capacity() const noexcept { return state_->arena.capacity(); }
-bool StoreCore::in_arena(const void* p) const noexcept { return state_->arena.contains(p); }
+std::size_t StoreCore::capacity() const noexcept { return state_ ? state_->arena.capacity() : 0; }
+bool StoreCore::in_arena(const void* p) const noexcept { return state_ && state_->arena.contains(p); }
 
 std::string StoreCore::describe() const {
-  const auto& s = *state_;
+  const auto& s = state("describe");
   const StoreStats st = local_stats();
   return s.what + ": an arena of " + format_bytes(static_cast<double>(s.arena.capacity())) + " per node (from " +
          s.capacity_source + "; default " + format_bytes(static_cast<double>(default_capacity())) +

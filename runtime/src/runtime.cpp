@@ -1,79 +1,18 @@
-// Runtime start-up: MPI initialization (with the shared-memory directory handed
-// to Open MPI first), LAGOON_* settings, and the world/node/leader communicators.
+// Runtime start-up and shutdown: MPI initialization (the shared-memory directory
+// handed to Open MPI first), the world/node/leader communicators and node map, the
+// clean-ups run before MPI_Finalize, and the fail-stop path.
 #include "lagoon/runtime.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
-#include <sstream>
 
 #include "context.hpp"
-#include "lagoon/detail/agree.hpp"
 #include "lagoon/error.hpp"
-#include "segment_state.hpp"
-#include "transport.hpp"
+#include "settings.hpp"
 
 namespace lagoon {
 namespace {
-
-constexpr const char* kOmpiShmDir = "OMPI_MCA_osc_sm_backing_directory";
-
-/// Hands LAGOON_SHM_DIR to Open MPI's shared-window component before MPI_Init
-/// (the MCA parameter is read-only once MPI runs). Returns why it was not used, if so.
-std::string configure_shm_dir() {
-  const char* dir = std::getenv("LAGOON_SHM_DIR");
-  if (dir == nullptr || *dir == '\0') return {};
-  if (const char* set = std::getenv(kOmpiShmDir); set != nullptr && std::string(set) != dir)
-    return std::string("LAGOON_SHM_DIR=") + dir + " not used: " + kOmpiShmDir + "=" + set + " takes precedence";
-  struct stat info {};
-  if (::stat(dir, &info) != 0 || !S_ISDIR(info.st_mode) || ::access(dir, W_OK | X_OK) != 0)
-    return std::string("LAGOON_SHM_DIR=") + dir + " is not a writable directory; shared windows use Open MPI's default";
-  ::setenv(kOmpiShmDir, dir, 1);
-  return {};
-}
-
-/// Whether `dir` lies on a mount whose pages are huge: a tmpfs mounted with
-/// huge=always/within_size/advise (lagoon advises huge pages), or a hugetlbfs.
-bool is_huge_page_dir(const std::string& dir) {
-  char resolved[PATH_MAX];
-  if (::realpath(dir.c_str(), resolved) == nullptr) return false;
-  const std::string path = resolved;
-  std::ifstream mounts("/proc/self/mounts");
-  std::string line;
-  std::string best_point;
-  bool best_huge = false;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string device, point, type, options;
-    fields >> device >> point >> type >> options;
-    const bool inside = path == point || (path.rfind(point, 0) == 0 && (point == "/" || path[point.size()] == '/'));
-    if (!inside || point.size() < best_point.size()) continue;
-    best_point = point;
-    best_huge = type == "hugetlbfs" ||
-                (type == "tmpfs" && (options.find("huge=always") != std::string::npos ||
-                                     options.find("huge=within_size") != std::string::npos ||
-                                     options.find("huge=advise") != std::string::npos));
-  }
-  return best_huge;
-}
-
-/// Parses a positive integer setting; throws InvalidArgument naming the variable.
-long long parse_setting(const char* name, long long low, long long high) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return -1;
-  long long value = 0;
-  const char* end = text + std::char_traits<char>::length(text);
-  const auto [stop, ec] = std::from_chars(text, end, value);
-  if (ec != std::errc{} || stop != end || value < low || value > high)
-    throw InvalidArgument(std::string(name) + "=" + text + " is not an integer in [" + std::to_string(low) + ", " +
-                          std::to_string(high) + "]" + detail::on_rank());
-  return value;
-}
 
 /// What an exception says, for the last words of a rank.
 std::string describe_exception(const std::exception_ptr& error) {
@@ -87,18 +26,6 @@ std::string describe_exception(const std::exception_ptr& error) {
   }
 }
 
-/// Ends the whole job from this rank: after a message naming the rank and the error,
-/// MPI_Abort (every launcher, srun too, then stops every rank).
-[[noreturn]] void abort_job(MPI_Comm comm, const char* why, const std::string& what) {
-  int rank = -1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::fprintf(stderr, "lagoon: %s on world rank %d (%s); calling MPI_Abort so that the job ends instead of hanging\n",
-               why, rank, what.c_str());
-  std::fflush(stderr);
-  MPI_Abort(comm, 1);
-  std::abort();
-}
-
 /// An exception that nothing catches calls std::terminate without unwinding the stack
 /// (so ~Runtime never runs): end the job from here instead of leaving the others waiting.
 [[noreturn]] void terminate_job() {
@@ -107,7 +34,7 @@ std::string describe_exception(const std::exception_ptr& error) {
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (initialized && !finalized)
-    abort_job(MPI_COMM_WORLD, "uncaught exception", describe_exception(std::current_exception()));
+    detail::abort_job(MPI_COMM_WORLD, "uncaught exception", describe_exception(std::current_exception()));
   std::abort();
 }
 
@@ -115,7 +42,7 @@ void init_mpi(int* argc, char*** argv, bool& owns, std::string& note) {
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (initialized) return;
-  note = configure_shm_dir();
+  note = detail::configure_shm_dir();
   int provided = 0;
   mpi::check(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
   owns = true;
@@ -125,37 +52,27 @@ void init_mpi(int* argc, char*** argv, bool& owns, std::string& note) {
 
 namespace detail {
 
+void abort_job(MPI_Comm comm, const char* why, const std::string& what) {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "lagoon: %s on world rank %d (%s); calling MPI_Abort so that the job ends instead of hanging\n",
+               why, rank, what.c_str());
+  std::fflush(stderr);
+  MPI_Abort(comm, 1);
+  std::abort();
+}
+
 Context::Context(MPI_Comm parent, bool owns_mpi, std::string shm_note) try : owns_mpi_(owns_mpi) {
   world = mpi::Comm::duplicate(parent);
-
-  // Job-wide settings: read where the launcher's environment surely is, then broadcast.
-  long long job[4] = {0, static_cast<long long>(settings.max_message_bytes), 0, 0};
-  agree(world, [&] {
-    if (world.rank() != 0) return;
-    if (auto k = parse_setting("LAGOON_RANKS_PER_NODE", 1, 1 << 20); k > 0) job[0] = k;
-    if (auto m = parse_setting("LAGOON_MAX_MESSAGE_BYTES", 1, INT_MAX); m > 0) job[1] = m;
-    constexpr long long kLargest = 1ll << 50;
-    if (auto b = parse_setting("LAGOON_STORE_BYTES", 1, kLargest); b > 0) job[2] = b;
-    if (auto b = parse_setting("LAGOON_MAP_BYTES", 1, kLargest); b > 0) job[3] = b;
-  });
-  mpi::check(MPI_Bcast(job, 4, MPI_LONG_LONG, 0, world), "MPI_Bcast");
-  settings.ranks_per_node = static_cast<int>(job[0]);
-  settings.max_message_bytes = static_cast<std::size_t>(job[1]);
-  settings.store_bytes = static_cast<std::size_t>(job[2]);
-  settings.map_bytes = static_cast<std::size_t>(job[3]);
-  const char* dir = std::getenv(kOmpiShmDir);
-  settings.shm_dir = dir != nullptr ? dir : "/dev/shm";
-  settings.huge_pages = is_huge_page_dir(settings.shm_dir);
-  settings.shm_note = std::move(shm_note);
-
+  settings = read_settings(world, std::move(shm_note));
   node = mpi::NodeComm::split_shared(world, settings.ranks_per_node);
   leaders = world.split(node.rank() == 0 ? 0 : MPI_UNDEFINED, world.rank());
   int counts[2] = {leaders.rank(), leaders.size()};
-  mpi::check(MPI_Bcast(counts, 2, MPI_INT, 0, node), "MPI_Bcast");
+  mpi::bcast_value(counts, 0, node);
   node_index = counts[0];
   node_count = counts[1];
   node_of_rank.resize(static_cast<std::size_t>(world.size()));
-  mpi::check(MPI_Allgather(&node_index, 1, MPI_INT, node_of_rank.data(), 1, MPI_INT, world), "MPI_Allgather");
+  mpi::allgather_bytes(&node_index, sizeof node_index, node_of_rank.data(), world);
   leader_of_node.assign(static_cast<std::size_t>(node_count), -1);
   for (int r = world.size() - 1; r >= 0; --r) leader_of_node[static_cast<std::size_t>(node_of_rank[r])] = r;
 } catch (...) {
@@ -167,15 +84,14 @@ Context::~Context() { shutdown(); }
 
 void Context::shutdown() noexcept {
   if (finalized_) return;
-  // The service threads read the windows: they stop first.
-  if (transport_) transport_->stop();
-  transport_.reset();
-  // Every rank registered the same segments in the same order (constructors are
-  // collective), so freeing them newest first keeps the node collectives matched.
-  while (!segments_.empty()) {
-    segments_.back()->release();
-    segments_.pop_back();
+  // Newest first: a service stops before the windows it reads are freed, and every
+  // rank runs the collective ones in the order they were registered in.
+  while (!cleanups_.empty()) {
+    auto cleanup = std::move(cleanups_.back().second);
+    cleanups_.pop_back();
+    cleanup();
   }
+  slots_.clear();
   leaders = mpi::Comm();
   node = mpi::NodeComm();
   world = mpi::Comm();
@@ -188,20 +104,21 @@ void Context::check_alive(const char* what) const {
     throw RuntimeFinalized(std::string(what) + ": used after its lagoon::Runtime was destroyed (MPI is finalized)");
 }
 
-Transport* Context::transport() {
-  check_alive("lagoon::Runtime's transport");
-  if (!transport_ && node_count > 1) transport_ = std::make_unique<Transport>(*this);
-  return transport_.get();
+std::uint64_t Context::at_shutdown(Cleanup cleanup) {
+  cleanups_.emplace_back(++next_cleanup_, std::move(cleanup));
+  return next_cleanup_;
 }
 
-void Context::remove(SegmentState* segment) noexcept {
-  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
-    if (*it == segment) {
-      segments_.erase(it);
+void Context::forget(std::uint64_t key) noexcept {
+  for (auto it = cleanups_.begin(); it != cleanups_.end(); ++it) {
+    if (it->first == key) {
+      cleanups_.erase(it);
       return;
     }
   }
 }
+
+const std::shared_ptr<Context>& context_of(const Runtime& rt) noexcept { return rt.ctx_; }
 
 }  // namespace detail
 
@@ -234,7 +151,7 @@ void Runtime::start(MPI_Comm comm, bool owns_mpi, std::string shm_note) {
 
 Runtime::~Runtime() {
   if (std::uncaught_exceptions() > uncaught_at_start_ && !ctx_->finalized())
-    abort_job(ctx_->world.is_null() ? MPI_COMM_WORLD : ctx_->world.get(),
+    detail::abort_job(ctx_->world.is_null() ? MPI_COMM_WORLD : ctx_->world.get(),
               "an exception is leaving the scope of lagoon::Runtime", "the error is on its way up the stack");
   ctx_->shutdown();
   std::set_terminate(previous_terminate_);
@@ -250,14 +167,14 @@ int Runtime::node_size() const noexcept { return ctx_->node.size(); }
 int Runtime::node_of(int world_rank) const {
   if (world_rank < 0 || world_rank >= size())
     throw InvalidArgument("lagoon::Runtime::node_of(" + std::to_string(world_rank) + "): the world has ranks 0.." +
-                          std::to_string(size() - 1) + detail::on_rank());
+                          std::to_string(size() - 1));
   return ctx_->node_of_rank[static_cast<std::size_t>(world_rank)];
 }
 
 int Runtime::leader_of(int node_index) const {
   if (node_index < 0 || node_index >= node_count())
     throw InvalidArgument("lagoon::Runtime::leader_of(" + std::to_string(node_index) + "): there are " +
-                          std::to_string(node_count()) + " nodes" + detail::on_rank());
+                          std::to_string(node_count()) + " nodes");
   return ctx_->leader_of_node[static_cast<std::size_t>(node_index)];
 }
 

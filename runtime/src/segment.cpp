@@ -1,5 +1,5 @@
-// Node-wide shared segments: the free-memory check, the window, parallel
-// population of the pages, and the leader-to-leader copies between nodes.
+// Node-wide shared segments: the free-memory check, the window and parallel
+// population of the pages. Memory only: what travels between nodes is the arrays'.
 #include "lagoon/segment.hpp"
 
 #include <sys/mman.h>
@@ -12,6 +12,7 @@
 
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/share.hpp"
+#include "context.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/memory.hpp"
 #include "segment_state.hpp"
@@ -37,8 +38,7 @@ void check_room(std::size_t request, const detail::Context& ctx, const std::stri
   throw OutOfMemory(what + ": needs " + format_bytes(static_cast<double>(request)) + " of shared memory on node " +
                     std::to_string(ctx.node_index) + ", which has " + format_bytes(static_cast<double>(room)) +
                     " available (MemAvailable " + format_bytes(static_cast<double>(available)) + ", " +
-                    ctx.settings.shm_dir + " free " + format_bytes(static_cast<double>(fs_free)) + ")" +
-                    detail::on_rank());
+                    ctx.settings.shm_dir + " free " + format_bytes(static_cast<double>(fs_free)) + ")");
 }
 
 /// First-touches [begin, end) (page-aligned) for writing. MADV_POPULATE_WRITE turns a
@@ -57,8 +57,7 @@ void populate(std::byte* begin, std::byte* end, const detail::Context& ctx, cons
   }
   throw OutOfMemory(what + ": populating " + format_bytes(static_cast<double>(length)) + " of shared memory in " +
                     ctx.settings.shm_dir + " on node " + std::to_string(ctx.node_index) + " failed (" +
-                    std::strerror(errno) + "): the node is out of memory, or " + ctx.settings.shm_dir + " is full" +
-                    detail::on_rank());
+                    std::strerror(errno) + "): the node is out of memory, or " + ctx.settings.shm_dir + " is full");
 }
 
 }  // namespace
@@ -69,7 +68,7 @@ Segment::Segment(Segment&&) noexcept = default;
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
     if (state_) {
-      state_->ctx->remove(state_.get());
+      state_->ctx->forget(state_->cleanup);
       state_->release();
     }
     state_ = std::move(other.state_);
@@ -80,7 +79,7 @@ Segment& Segment::operator=(Segment&& other) noexcept {
 Segment::Segment(const Runtime& rt, std::size_t bytes, std::size_t alignment, std::string what)
     : state_(std::make_unique<detail::SegmentState>()) {
   auto& s = *state_;
-  s.ctx = rt.context();
+  s.ctx = detail::context_of(rt);
   s.ctx->check_alive(what.c_str());
   s.bytes = bytes;
   s.what = std::move(what);
@@ -123,12 +122,12 @@ Segment::Segment(const Runtime& rt, std::size_t bytes, std::size_t alignment, st
              s.what);
   });
   s.window.sync();
-  s.ctx->add(state_.get());
+  s.cleanup = s.ctx->at_shutdown([state = state_.get()] { state->release(); });
 }
 
 Segment::~Segment() {
   if (!state_) return;
-  state_->ctx->remove(state_.get());
+  state_->ctx->forget(state_->cleanup);
   state_->release();
 }
 
@@ -136,13 +135,13 @@ std::byte* Segment::data() const noexcept { return state_ ? state_->data : nullp
 std::size_t Segment::bytes() const noexcept { return state_ ? state_->bytes : 0; }
 
 void Segment::check_alive() const {
-  if (!state_) throw Error("lagoon::Segment: used after it was moved from" + detail::on_rank());
+  if (!state_) throw InvalidArgument("lagoon::Segment: used after it was moved from");
   state_->ctx->check_alive(state_->what.c_str());
 }
 
-MPI_Comm Segment::world() const {
+void Segment::sync() const {
   check_alive();
-  return state_->ctx->world;
+  state_->window.sync();
 }
 
 void Segment::fence() const {
@@ -150,54 +149,6 @@ void Segment::fence() const {
   state_->window.sync();
   state_->ctx->node.barrier();
   state_->window.sync();
-}
-
-void Segment::publish(int root) const {
-  check_alive();
-  const auto& s = *state_;
-  const auto& ctx = *s.ctx;
-  const detail::SameOnAllRanks same{detail::fingerprint(&root, sizeof root), ErrorKind::invalid_argument,
-                                    s.what + ".publish(root): every rank must pass the same root"};
-  detail::agree(
-      ctx.world,
-      [&] {
-        if (root < 0 || root >= ctx.world.size())
-          throw InvalidArgument(s.what + ".publish(" + std::to_string(root) + "): root must be a world rank in [0, " +
-                                std::to_string(ctx.world.size()) + ")" + detail::on_rank());
-      },
-      &same);
-  fence();  // the root node's writes are complete before its leader sends them
-  if (ctx.node_count == 1) return;
-  detail::agree(ctx.world, [&] {
-    if (!ctx.leaders.is_null())
-      mpi::bcast_bytes(s.data, s.bytes, ctx.node_of_rank[static_cast<std::size_t>(root)], ctx.leaders,
-                       ctx.settings.max_message_bytes);
-  });
-  s.window.sync();  // the allreduce in agree ordered the leader's writes before this point
-}
-
-void Segment::exchange_shares(std::size_t count, std::size_t item_bytes) const {
-  check_alive();
-  const auto& s = *state_;
-  const auto& ctx = *s.ctx;
-  fence();
-  if (ctx.node_count == 1) return;
-  detail::agree(ctx.world, [&] {
-    if (ctx.leaders.is_null()) return;
-    const auto ranks = static_cast<std::size_t>(ctx.world.size());
-    // Consecutive ranks of one node hold consecutive shares: one broadcast per run of them.
-    for (std::size_t q = 0; q < ranks;) {
-      const int owner = ctx.node_of_rank[q];
-      std::size_t last = q;
-      while (last + 1 < ranks && ctx.node_of_rank[last + 1] == owner) ++last;
-      const std::size_t begin = detail::share_bounds(count, ranks, q).first;
-      const std::size_t end = detail::share_bounds(count, ranks, last).second;
-      mpi::bcast_bytes(s.data + begin * item_bytes, (end - begin) * item_bytes, owner, ctx.leaders,
-                       ctx.settings.max_message_bytes);
-      q = last + 1;
-    }
-  });
-  s.window.sync();
 }
 
 }  // namespace lagoon

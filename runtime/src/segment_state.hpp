@@ -1,5 +1,5 @@
-// What a Segment owns, kept at a stable address so that the Runtime's registry
-// can free it before MPI_Finalize if the Segment outlives the Runtime.
+// What a Segment owns, kept at a stable address so that the Runtime's clean-up can
+// free it before MPI_Finalize if the Segment outlives the Runtime.
 #pragma once
 
 #include <memory>
@@ -23,6 +23,7 @@ class SegmentState {
   std::byte* data = nullptr;
   std::size_t bytes = 0;
   std::string what;
+  std::uint64_t cleanup = 0;  ///< the Runtime's key for release()
 };
 
 }  // namespace lagoon::detail

@@ -16,12 +16,12 @@ std::size_t agreed_element_count(const Runtime& rt, std::span<const std::size_t>
   agree(
       rt.world(),
       [&] {
-        if (shape.empty()) throw ShapeError(what + ": a shape needs at least one dimension" + on_rank());
+        if (shape.empty()) throw ShapeError(what + ": a shape needs at least one dimension");
         const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / element_bytes;
         for (std::size_t extent : shape) {
           if (extent != 0 && count > limit / extent)
             throw ShapeError(what + ": the element count overflows (more than " + std::to_string(limit) +
-                             " elements of " + std::to_string(element_bytes) + " bytes)" + on_rank());
+                             " elements of " + std::to_string(element_bytes) + " bytes)");
           count *= extent;
         }
       },

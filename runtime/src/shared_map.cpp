@@ -10,12 +10,9 @@
 #include <mutex>
 #include <string_view>
 
-#include "arena.hpp"
-#include "context.hpp"
-#include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/map_core.hpp"
 #include "lagoon/error.hpp"
-#include "transport.hpp"
+#include "served.hpp"
 
 namespace lagoon::detail {
 namespace {
@@ -50,20 +47,25 @@ struct MapTable {
   Entries entries;
 };
 
-enum class MapOp : std::uint32_t { get = 1, contains, set, erase, compare_and_set, size };
+/// What a map asks of another node's part. The body is the key's archive, then the
+/// value's (set, compare_and_set).
+enum class MapOp : std::uint32_t {
+  get = 1,          ///< answer: a packed value (present, version, bytes)
+  contains,         ///< answer: a packed value without its bytes
+  set,              ///< answer: empty
+  erase,            ///< answer: one byte, whether the key was there
+  compare_and_set,  ///< answer: a flag (done), then the packed current value
+  size,             ///< answer: the node's key count
+};
+
+/// The arguments of every MapOp.
+struct KeyArgs {
+  std::uint64_t key_bytes = 0;  ///< the body's first bytes are the key
+  std::uint64_t expected = 0;   ///< compare_and_set: the version it replaces
+};
 
 constexpr const char* kTableName = "lagoon.map";
 constexpr std::size_t kDefaultBytes = std::size_t{64} << 20;
-
-/// A request's payload: the key's length, the key, the value.
-std::vector<std::byte> pack(std::span<const std::byte> key, std::span<const std::byte> value) {
-  std::vector<std::byte> out(sizeof(std::uint64_t) + key.size() + value.size());
-  const std::uint64_t n = key.size();
-  std::memcpy(out.data(), &n, sizeof n);
-  if (!key.empty()) std::memcpy(out.data() + sizeof n, key.data(), key.size());
-  if (!value.empty()) std::memcpy(out.data() + sizeof n + key.size(), value.data(), value.size());
-  return out;
-}
 
 /// An answer carrying a value: present, version, bytes.
 std::vector<std::byte> pack_value(const MapValue& v, std::uint8_t flag = 0) {
@@ -76,7 +78,7 @@ std::vector<std::byte> pack_value(const MapValue& v, std::uint8_t flag = 0) {
 }
 
 std::uint8_t unpack_value(const std::vector<std::byte>& in, MapValue& v, const std::string& what) {
-  if (in.size() < 2 + sizeof v.version) throw Error(what + ": a malformed answer" + on_rank());
+  if (in.size() < 2 + sizeof v.version) throw TransportError(what + ": a malformed answer");
   v.present = in[1] != std::byte{0};
   std::memcpy(&v.version, in.data() + 2, sizeof v.version);
   v.bytes.assign(in.begin() + 2 + sizeof v.version, in.end());
@@ -85,21 +87,20 @@ std::uint8_t unpack_value(const std::vector<std::byte>& in, MapValue& v, const s
 
 }  // namespace
 
-class MapState final : public Handler {
+class MapState final : public ArenaServed {
  public:
   void serve(const Request& request, Transport& t) override {
-    std::vector<std::byte> payload(request.header.bytes);
-    t.receive_payload(request, std::span<std::byte>(payload));
-    std::uint64_t key_bytes = 0;
-    if (payload.size() < sizeof key_bytes) throw Error(what + ": a malformed request");
-    std::memcpy(&key_bytes, payload.data(), sizeof key_bytes);
-    if (key_bytes > payload.size() - sizeof key_bytes) throw Error(what + ": a malformed request");
-    const auto key = std::span<const std::byte>(payload).subspan(sizeof key_bytes, key_bytes);
-    const auto value = std::span<const std::byte>(payload).subspan(sizeof key_bytes + key_bytes);
-    switch (static_cast<MapOp>(request.header.kind)) {
+    const auto args = request.args_as<KeyArgs>();
+    std::vector<std::byte> body(request.header.body_bytes);
+    t.receive_body(request, std::span<std::byte>(body));
+    if (args.key_bytes > body.size()) throw TransportError(what + ": a malformed request");
+    const auto key = std::span<const std::byte>(body).first(args.key_bytes);
+    const auto value = std::span<const std::byte>(body).subspan(args.key_bytes);
+    const auto op = static_cast<MapOp>(request.header.op);
+    switch (op) {
       case MapOp::get:
       case MapOp::contains:
-        t.answer(request, pack_value(read(key, static_cast<MapOp>(request.header.kind) == MapOp::get)));
+        t.answer(request, pack_value(read(key, op == MapOp::get)));
         return;
       case MapOp::set:
         write(key, value);
@@ -112,7 +113,7 @@ class MapState final : public Handler {
       }
       case MapOp::compare_and_set: {
         MapValue current;
-        const bool done = swap(key, request.header.offset, value, current);
+        const bool done = swap(key, args.expected, value, current);
         t.answer(request, pack_value(current, done ? 1 : 0));
         return;
       }
@@ -122,7 +123,7 @@ class MapState final : public Handler {
         return;
       }
     }
-    throw Error(what + ": an unknown request (" + std::to_string(request.header.kind) + ")");
+    throw TransportError(what + ": an unknown request (" + std::to_string(request.header.op) + ")");
   }
 
   // ---- this node's part, in shared memory ----
@@ -164,7 +165,7 @@ class MapState final : public Handler {
       throw OutOfMemory(what + ": node " + std::to_string(node) + "'s arena cannot hold a value of " +
                         std::to_string(value.size()) + " bytes (key of " + std::to_string(key.size()) +
                         "): " + std::to_string(arena.free_bytes()) + " bytes free of " +
-                        std::to_string(arena.capacity()) + " (make the map larger: LAGOON_MAP_BYTES)" + on_rank());
+                        std::to_string(arena.capacity()) + " (make the map larger: LAGOON_MAP_BYTES)");
     }
   }
 
@@ -200,54 +201,53 @@ class MapState final : public Handler {
     return table->entries.size();
   }
 
-  /// The answer of a request to `owner`'s service.
+  /// The answer of `owner`'s part to `op` on `key` (and `value`).
   std::vector<std::byte> ask(int owner, MapOp op, std::span<const std::byte> key, std::span<const std::byte> value,
                              std::uint64_t expected = 0) const {
-    Header header{Op::call, id};
-    header.kind = static_cast<std::uint32_t>(op);
-    header.offset = expected;
-    return transport->call(owner, header, pack(key, value), what);
+    const KeyArgs args{key.size(), expected};
+    std::vector<std::byte> body(key.begin(), key.end());
+    body.insert(body.end(), value.begin(), value.end());
+    return call(owner, op, std::as_bytes(std::span<const KeyArgs, 1>(&args, 1)), body);
   }
 
-  std::shared_ptr<Context> ctx;
-  Arena arena;
   MapTable* table = nullptr;
-  Transport* transport = nullptr;
-  std::uint32_t id = 0;
-  int node = 0;
-  std::string what;
 };
 
-MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state_(std::make_shared<MapState>()) {
+MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state_(std::make_unique<MapState>()) {
   auto& s = *state_;
-  s.ctx = rt.context();
   s.what = std::move(what);
-  s.ctx->check_alive(s.what.c_str());
-  const SameOnAllRanks same = arena_agreement(bytes, s.what);
-  agree(
-      s.ctx->world, [] {}, &same);
-  if (bytes == 0) bytes = s.ctx->settings.map_bytes != 0 ? s.ctx->settings.map_bytes : kDefaultBytes;
-  s.node = rt.node();
-  s.arena = Arena(rt, bytes, s.what, [](Heap& heap) {
+  s.open_arena(rt, bytes, context_of(rt)->settings.map_bytes, kDefaultBytes, "LAGOON_MAP_BYTES", [](Heap& heap) {
     heap.construct<MapTable>(kTableName)(HeapAllocator<char>(heap.get_segment_manager()));
   });
   s.table = s.arena.heap().find<MapTable>(kTableName).first;
-  s.transport = serve_object(*s.ctx, s, s.id);
+}
+
+MapCore::MapCore(MapCore&&) noexcept = default;
+
+MapCore& MapCore::operator=(MapCore&& other) noexcept {
+  if (this != &other) {
+    if (state_) state_->close_arena();
+    state_ = std::move(other.state_);
+  }
+  return *this;
 }
 
 MapCore::~MapCore() {
-  auto& s = *state_;
-  stop_serving(*s.ctx, s.transport, s.id, s.what);
-  if (!s.ctx->finalized()) s.arena.release();
+  if (state_) state_->close_arena();
+}
+
+MapState& MapCore::state(const char* call) const {
+  if (!state_) throw InvalidArgument(std::string("lagoon::SharedMap.") + call + ": used after it was moved from");
+  state_->arena.segment().check_alive();
+  return *state_;
 }
 
 int MapCore::owner(std::span<const std::byte> key) const {
-  return static_cast<int>(fingerprint(key.data(), key.size()) % static_cast<std::uint64_t>(state_->ctx->node_count));
+  return static_cast<int>(fingerprint(key.data(), key.size()) % static_cast<std::uint64_t>(state("owner").ctx->node_count));
 }
 
 MapValue MapCore::get(std::span<const std::byte> key, bool with_value) const {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("get");
   const int n = owner(key);
   if (n == s.node) return s.read(key, with_value);
   MapValue v;
@@ -256,16 +256,14 @@ MapValue MapCore::get(std::span<const std::byte> key, bool with_value) const {
 }
 
 void MapCore::set(std::span<const std::byte> key, std::span<const std::byte> value) {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("set");
   const int n = owner(key);
   if (n == s.node) return s.write(key, value);
   (void)s.ask(n, MapOp::set, key, value);
 }
 
 bool MapCore::erase(std::span<const std::byte> key) {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("erase");
   const int n = owner(key);
   if (n == s.node) return s.remove(key);
   const auto answer = s.ask(n, MapOp::erase, key, {});
@@ -274,16 +272,14 @@ bool MapCore::erase(std::span<const std::byte> key) {
 
 bool MapCore::compare_and_set(std::span<const std::byte> key, std::uint64_t expected, std::span<const std::byte> value,
                               MapValue& current) {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("compare_and_set");
   const int n = owner(key);
   if (n == s.node) return s.swap(key, expected, value, current);
   return unpack_value(s.ask(n, MapOp::compare_and_set, key, value, expected), current, s.what) != 0;
 }
 
 std::size_t MapCore::size() const {
-  auto& s = *state_;
-  s.arena.segment().check_alive();
+  auto& s = state("size");
   std::size_t total = 0;
   for (int n = 0; n < s.ctx->node_count; ++n) {
     if (n == s.node) {
@@ -292,14 +288,14 @@ std::size_t MapCore::size() const {
     }
     const auto answer = s.ask(n, MapOp::size, {}, {});
     std::uint64_t count = 0;
-    if (answer.size() != sizeof count) throw Error(s.what + ".size: a malformed answer" + on_rank());
+    if (answer.size() != sizeof count) throw Error(s.what + ".size: a malformed answer");
     std::memcpy(&count, answer.data(), sizeof count);
     total += count;
   }
   return total;
 }
 
-std::size_t MapCore::capacity() const noexcept { return state_->arena.capacity(); }
-const std::string& MapCore::what() const noexcept { return state_->what; }
+std::size_t MapCore::capacity() const noexcept { return state_ ? state_->arena.capacity() : 0; }
+const std::string& MapCore::what() const { return state("what").what; }
 
 }  // namespace lagoon::detail

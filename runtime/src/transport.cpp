@@ -1,17 +1,15 @@
-// The cross-node transport: the service thread's loop (probe, back off, dispatch)
-// and the client side of get, one-way requests and flush. Design: transport.hpp.
+// The cross-node transport: the client side of call, post and flush, and the
+// service thread's loop (probe, back off, dispatch). Design: transport.hpp.
 #include "transport.hpp"
 
 #include <sched.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 
 #include "context.hpp"
 #include "lagoon/detail/agree.hpp"
-#include "lagoon/error.hpp"
 
 namespace lagoon::detail {
 namespace {
@@ -25,8 +23,7 @@ using namespace std::chrono_literals;
 /// The service's wait when no request came: yield while requests are frequent, then
 /// sleep, longer as the quiet lasts (MPI offers no blocking wait that does not spin).
 void back_off(Clock::duration quiet) {
-  if (quiet < 50us)
-    return;  // a request stream: the next one is microseconds away
+  if (quiet < 50us) return;  // a request stream: the next one is microseconds away
   if (quiet < 200us)
     sched_yield();
   else if (quiet < 20ms)
@@ -35,36 +32,54 @@ void back_off(Clock::duration quiet) {
     std::this_thread::sleep_for(1ms);
 }
 
-/// A failure on the service thread that must not be swallowed: end the job.
-[[noreturn]] void abort_from_service(MPI_Comm comm, const char* what) {
-  int rank = -1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::fprintf(stderr, "lagoon: the transport service on world rank %d failed (%s); calling MPI_Abort\n", rank, what);
-  std::fflush(stderr);
-  MPI_Abort(comm, 1);
-  std::abort();
+/// What a flush answers: how many posts of the client failed, and the first's kind
+/// (its message follows).
+struct FlushReport {
+  std::uint64_t failed = 0;
+  std::int32_t kind = 0;
+  std::uint32_t reserved = 0;
+};
+
+/// Appends `parts` (any number of byte spans) to `out`.
+void append(std::vector<std::byte>& out, std::initializer_list<std::span<const std::byte>> parts) {
+  for (auto part : parts)
+    if (!part.empty()) out.insert(out.end(), part.begin(), part.end());
 }
+
+template <class T>
+std::span<const std::byte> bytes_of(const T& value) {
+  return std::as_bytes(std::span<const T, 1>(&value, 1));
+}
+
+const char kTransportSlot = 0;  ///< its address keys the transport in the Runtime's slots
 
 }  // namespace
 
+Transport* transport_of(Context& ctx) {
+  ctx.check_alive("lagoon's transport");
+  if (ctx.node_count == 1) return nullptr;
+  auto& slot = ctx.slot(&kTransportSlot);
+  if (!slot) {
+    auto transport = std::make_shared<Transport>(ctx);
+    slot = transport;
+    (void)ctx.at_shutdown([t = transport.get()] { t->stop(); });
+  }
+  return static_cast<Transport*>(slot.get());
+}
+
 Transport::Transport(Context& ctx) : ctx_(ctx) {
   agree(ctx.world, [] {
-    int provided = MPI_THREAD_SINGLE;
-    mpi::check(MPI_Query_thread(&provided), "MPI_Query_thread");
-    if (provided < MPI_THREAD_MULTIPLE)
+    if (mpi::thread_level() < MPI_THREAD_MULTIPLE)
       throw InvalidArgument(
           "lagoon: objects spread over several nodes need MPI_THREAD_MULTIPLE (each node leader runs a service "
           "thread), but MPI was initialized with a lower thread level: initialize MPI with MPI_Init_thread(..., "
-          "MPI_THREAD_MULTIPLE, ...) or let lagoon::Runtime(argc, argv) do it" + on_rank());
+          "MPI_THREAD_MULTIPLE, ...) or let lagoon::Runtime(argc, argv) do it");
   });
   comm_ = mpi::Comm::duplicate(ctx.world);
   chunk_ = ctx.settings.max_message_bytes;
-  // Whole elements in every payload piece (accumulate adds them piece by piece).
-  payload_chunk_ = std::max<std::size_t>(std::min<std::size_t>(chunk_, 4u << 20) / 8 * 8, 8);
-  void* value = nullptr;
-  int found = 0;
-  mpi::check(MPI_Comm_get_attr(comm_, MPI_TAG_UB, &value, &found), "MPI_Comm_get_attr");
-  if (found) tag_ub_ = *static_cast<int*>(value);
+  // Whole elements in every body piece (accumulate adds them piece by piece).
+  piece_ = std::max<std::size_t>(std::min<std::size_t>(chunk_, 4u << 20) / 8 * 8, 8);
+  half_ = (comm_.tag_upper_bound() - kFirstReplyTag + 1) / 2;
   outboxes_.resize(static_cast<std::size_t>(ctx.node_count));
   if (ctx.node.rank() == 0) service_ = std::thread([this] { serve_loop(); });
 }
@@ -78,40 +93,19 @@ void Transport::stop() noexcept {
     try {
       flush();
     } catch (const Error& e) {
-      // One-way requests that failed and nobody fenced: say so, the job goes on ending.
+      // Posts that failed and nobody fenced: say so, the job goes on ending.
       std::fprintf(stderr, "lagoon: at shutdown: %s\n", e.what());
     }
     comm_.barrier();  // after this no rank sends another request
     if (service_.joinable()) {
-      const Header stop{Op::stop};
-      mpi::check(MPI_Send(&stop, sizeof stop, MPI_BYTE, comm_.rank(), kRequestTag, comm_), "MPI_Send");
+      const Header stop{Verb::stop};
+      mpi::send_bytes(&stop, sizeof stop, comm_.rank(), kRequestTag, comm_);
       service_.join();
     }
     comm_.free();
   } catch (const std::exception& e) {
-    abort_from_service(MPI_COMM_WORLD, e.what());
+    abort_job(MPI_COMM_WORLD, "the transport failed to stop", e.what());
   }
-}
-
-Transport* serve_object(Context& ctx, Handler& handler, std::uint32_t& id) {
-  Transport* transport = ctx.transport();
-  id = ctx.next_object_id();
-  if (transport) {
-    transport->add(id, &handler);
-    ctx.world.barrier();  // no rank sends a request before every node can answer it
-  }
-  return transport;
-}
-
-void stop_serving(Context& ctx, Transport* transport, std::uint32_t id, const std::string& what) noexcept {
-  if (!transport || ctx.finalized()) return;
-  try {
-    transport->flush();     // this rank's one-way requests are carried out
-    ctx.world.barrier();    // ... and every rank's: nothing for this object is in flight
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lagoon: %s at destruction: %s\n", what.c_str(), e.what());
-  }
-  transport->remove(id);  // returns once the service is not in the handler
 }
 
 void Transport::add(std::uint32_t id, Handler* handler) {
@@ -130,199 +124,134 @@ void Transport::remove(std::uint32_t id) noexcept {
 int Transport::service_rank(int node) const { return ctx_.leader_of_node.at(static_cast<std::size_t>(node)); }
 
 int Transport::next_tag(int count) noexcept {
-  // `count` consecutive tags; a run that would pass the upper bound starts over at the first.
-  const auto span = static_cast<std::uint32_t>(tag_ub_ - kFirstReplyTag);
+  // `count` consecutive tags of the lower half; a run that would pass it starts over.
+  const auto span = static_cast<std::uint32_t>(half_);
   const auto value = tag_counter_.fetch_add(static_cast<std::uint32_t>(count), std::memory_order_relaxed) % span;
   const int tag = kFirstReplyTag + static_cast<int>(value);
-  return tag > tag_ub_ - (count - 1) ? kFirstReplyTag : tag;
+  return tag > kFirstReplyTag + half_ - count ? kFirstReplyTag : tag;
 }
+
+int Transport::body_tag(const Header& header) const noexcept { return header.reply_tag + half_; }
 
 // ---- client side ----
 
-void Transport::start_get(int node, Header header, std::span<std::byte> into, Reply& reply, std::string_view what) {
-  header.op = Op::get;
-  header.bytes = into.size();
-  header.reply_tag = next_tag();
-  reply.node = node;
-  reply.what = what;
-  const int service = service_rank(node);
-  {
-    const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
-    send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
-  }
-  for (std::size_t done = 0; done < into.size(); done += chunk_) {
-    const auto n = static_cast<int>(std::min(chunk_, into.size() - done));
-    reply.requests.push_back(MPI_REQUEST_NULL);
-    mpi::check(MPI_Irecv(into.data() + done, n, MPI_BYTE, service, header.reply_tag, comm_, &reply.requests.back()),
-               "MPI_Irecv");
-  }
-  mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-}
-
-void Transport::finish_get(Reply& reply) {
-  if (reply.requests.empty()) return;
-  MPI_Status status;
-  mpi::check(MPI_Wait(&reply.requests.front(), &status), "MPI_Wait");
-  int count = 0;
-  mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-  if (count == 0) {
-    // The service could not answer: the other receives will never match.
-    for (std::size_t i = 1; i < reply.requests.size(); ++i) {
-      MPI_Cancel(&reply.requests[i]);
-      MPI_Wait(&reply.requests[i], MPI_STATUS_IGNORE);
-    }
-    reply.requests.clear();
-    throw Error(std::string(reply.what) + ".get: node " + std::to_string(reply.node) +
-                " could not answer (the object is not registered there: was it destroyed?)" + on_rank());
-  }
-  mpi::check(MPI_Waitall(static_cast<int>(reply.requests.size() - 1), reply.requests.data() + 1, MPI_STATUSES_IGNORE),
-             "MPI_Waitall");
-  reply.requests.clear();
-}
-
 void Transport::send_batch(int node, Outbox& box) {
   if (box.batch.empty()) return;
-  Header header{Op::batch};
-  header.bytes = box.batch.size() - sizeof header;
+  Header header{Verb::batch};
+  header.body_bytes = box.batch.size() - sizeof header;
   std::memcpy(box.batch.data(), &header, sizeof header);
-  mpi::check(MPI_Send(box.batch.data(), static_cast<int>(box.batch.size()), MPI_BYTE, service_rank(node), kRequestTag,
-                      comm_),
-             "MPI_Send");
+  mpi::send_bytes(box.batch.data(), box.batch.size(), service_rank(node), kRequestTag, comm_);
   box.batch.clear();
   ++box.unflushed;
 }
 
-void Transport::send_one_way(int node, Header header, std::span<const std::byte> payload) {
-  header.bytes = payload.size();
+void Transport::send_request(int node, Header header, const Ask& ask) {
+  if (ask.args.size() > kMaxArgs)
+    throw InvalidArgument("lagoon's transport: a request with " + std::to_string(ask.args.size()) +
+                          " bytes of arguments (at most " + std::to_string(kMaxArgs) + ")");
+  header.target = ask.target;
+  header.op = ask.op;
+  header.args_bytes = static_cast<std::uint32_t>(ask.args.size());
+  header.body_bytes = ask.body.size();
+  Outbox& box = outboxes_[static_cast<std::size_t>(node)];
+  send_batch(node, box);  // posts sent before stay before
+  const bool body_inline = sizeof header + ask.args.size() + ask.body.size() <= kInlineBytes;
+  std::vector<std::byte> first;
+  first.reserve(sizeof header + ask.args.size() + (body_inline ? ask.body.size() : 0));
+  append(first, {bytes_of(header), ask.args, body_inline ? ask.body : std::span<const std::byte>()});
+  const int service = service_rank(node);
+  mpi::send_bytes(first.data(), first.size(), service, kRequestTag, comm_);
+  if (!body_inline) mpi::send_bytes(ask.body.data(), ask.body.size(), service, body_tag(header), comm_, piece_);
+}
+
+Transport::Pending Transport::start(int node, const Ask& ask, std::span<std::byte> answer) {
+  Pending pending;
+  pending.node_ = node;
+  pending.tag_ = next_tag(2);
+  pending.bytes_ = answer.size();
+  mpi::irecv_bytes(answer.data(), answer.size(), service_rank(node), pending.tag_ + 1, comm_, chunk_, pending.body_);
+  Header header{Verb::call};
+  header.reply_tag = pending.tag_;
+  header.answer_bytes = answer.size();
+  const std::lock_guard lock(outbox_mutex_);
+  send_request(node, header, ask);
+  return pending;
+}
+
+void Transport::finish(Pending& pending, std::string_view what) {
+  std::vector<std::byte> first;
+  const AnswerHead head = receive_head(pending.node_, pending.tag_, first, what);  // an error cancels the receives
+  if (head.bytes != pending.bytes_ || first.size() != sizeof head)
+    throw TransportError(std::string(what) + ": node " + std::to_string(pending.node_) + " answered " +
+                         std::to_string(head.bytes) + " bytes where " + std::to_string(pending.bytes_) +
+                         " were asked for");
+  pending.body_.wait_all();
+}
+
+void Transport::call(int node, const Ask& ask, std::span<std::byte> answer, std::string_view what) {
+  Pending pending = start(node, ask, answer);
+  finish(pending, what);
+}
+
+std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_view what) {
+  Header header{Verb::call};
+  header.reply_tag = next_tag();
+  header.answer_bytes = kAnySize;
+  {
+    const std::lock_guard lock(outbox_mutex_);
+    send_request(node, header, ask);
+  }
+  std::vector<std::byte> first;
+  const AnswerHead head = receive_head(node, header.reply_tag, first, what);
+  if (first.size() > sizeof head) return {first.begin() + sizeof head, first.end()};
+  std::vector<std::byte> body(head.bytes);
+  mpi::recv_bytes(body.data(), body.size(), service_rank(node), header.reply_tag, comm_, chunk_);
+  return body;
+}
+
+AnswerHead Transport::receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const {
+  first = mpi::Message::probe(service_rank(node), tag, comm_).receive();
+  AnswerHead head;
+  const auto malformed = [&] {
+    return TransportError(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer (" +
+                          std::to_string(first.size()) + " bytes)");
+  };
+  if (first.size() < sizeof head) throw malformed();
+  std::memcpy(&head, first.data(), sizeof head);
+  if (head.error != 0) {
+    // The target's own message names its rank; say who asked.
+    const std::string text(reinterpret_cast<const char*>(first.data()) + sizeof head, first.size() - sizeof head);
+    throw_error(static_cast<ErrorKind>(head.error), text + " [asked by world rank " +
+                                                        std::to_string(ctx_.world.rank()) + "]");
+  }
+  if (first.size() > sizeof head && first.size() - sizeof head != head.bytes) throw malformed();
+  return head;
+}
+
+void Transport::post(int node, const Ask& ask) {
+  Header header{Verb::post};
   header.reply_tag = next_tag();
   bool full = false;
   {
     const std::lock_guard lock(outbox_mutex_);
     Outbox& box = outboxes_[static_cast<std::size_t>(node)];
-    const std::size_t item = sizeof header + payload.size();
-    if (item <= kInlineBytes) {
+    const std::size_t item = sizeof header + ask.args.size() + ask.body.size();
+    if (item <= kInlineBytes && ask.args.size() <= kMaxArgs) {
       if (box.batch.size() + item > sizeof(Header) + kInlineBytes) send_batch(node, box);
       if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
-      const std::size_t at = box.batch.size();
-      box.batch.resize(at + item);
-      std::memcpy(box.batch.data() + at, &header, sizeof header);
-      if (!payload.empty()) std::memcpy(box.batch.data() + at + sizeof header, payload.data(), payload.size());
+      header.target = ask.target;
+      header.op = ask.op;
+      header.args_bytes = static_cast<std::uint32_t>(ask.args.size());
+      header.body_bytes = ask.body.size();
+      append(box.batch, {bytes_of(header), ask.args, ask.body});
     } else {
-      send_batch(node, box);
-      const int service = service_rank(node);
-      mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-      send_pieces(payload, payload_chunk_, service, header.reply_tag);
+      send_request(node, header, ask);
       ++box.unflushed;
     }
     full = box.unflushed >= kMaxUnflushed;
     if (full) box.unflushed = 0;
   }
   if (full) flush_nodes({node});
-}
-
-void Transport::send_call(int node, Header& header, std::span<const std::byte> payload) {
-  header.op = Op::call;
-  header.bytes = payload.size();
-  const int service = service_rank(node);
-  const std::lock_guard lock(outbox_mutex_);  // one-way requests sent before stay before
-  send_batch(node, outboxes_[static_cast<std::size_t>(node)]);
-  if (sizeof header + payload.size() <= kInlineBytes) {
-    std::vector<std::byte> message(sizeof header + payload.size());
-    std::memcpy(message.data(), &header, sizeof header);
-    if (!payload.empty()) std::memcpy(message.data() + sizeof header, payload.data(), payload.size());
-    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, service, kRequestTag, comm_),
-               "MPI_Send");
-  } else {
-    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service, kRequestTag, comm_), "MPI_Send");
-    send_pieces(payload, payload_chunk_, service, header.reply_tag);
-  }
-}
-
-AnswerHead Transport::receive_head(int node, const Header& header, std::vector<std::byte>& first,
-                                   std::string_view what) {
-  MPI_Message message;
-  MPI_Status status;
-  mpi::check(MPI_Mprobe(service_rank(node), header.reply_tag, comm_, &message, &status), "MPI_Mprobe");
-  int count = 0;
-  mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-  first.resize(static_cast<std::size_t>(count));
-  mpi::check(MPI_Mrecv(first.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-  AnswerHead head;
-  if (first.size() < sizeof head)
-    throw Error(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer" + on_rank());
-  std::memcpy(&head, first.data(), sizeof head);
-  if (head.error != 0) {
-    const std::string message_text(reinterpret_cast<const char*>(first.data()) + sizeof head,
-                                   first.size() - sizeof head);
-    throw_error(static_cast<ErrorKind>(head.error), message_text);
-  }
-  if (first.size() > sizeof head && first.size() - sizeof head != head.bytes)
-    throw Error(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer" + on_rank());
-  return head;
-}
-
-AnswerHead Transport::start_call(int node, Header& header, std::span<const std::byte> payload,
-                                 std::vector<std::byte>& first, std::string_view what) {
-  header.reply_tag = next_tag();
-  header.answer_bytes = UINT64_MAX;
-  send_call(node, header, payload);
-  return receive_head(node, header, first, what);
-}
-
-void Transport::call_into(int node, Header header, std::span<const std::byte> payload, std::span<std::byte> body,
-                          std::string_view what) {
-  header.reply_tag = next_tag(2);
-  header.answer_bytes = body.size();
-  const int service = service_rank(node);
-  std::vector<MPI_Request> requests;
-  for (std::size_t done = 0; done < body.size(); done += chunk_) {
-    const auto n = static_cast<int>(std::min(chunk_, body.size() - done));
-    requests.push_back(MPI_REQUEST_NULL);
-    mpi::check(MPI_Irecv(body.data() + done, n, MPI_BYTE, service, header.reply_tag + 1, comm_, &requests.back()),
-               "MPI_Irecv");
-  }
-  try {
-    send_call(node, header, payload);
-    std::vector<std::byte> first;
-    (void)receive_head(node, header, first, what);
-  } catch (...) {
-    // No body comes after an error: the posted receives will never match.
-    for (auto& r : requests) {
-      MPI_Cancel(&r);
-      MPI_Wait(&r, MPI_STATUS_IGNORE);
-    }
-    throw;
-  }
-  mpi::check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
-}
-
-void Transport::receive_body(int node, int tag, std::span<std::byte> into, std::size_t bytes) {
-  const int service = service_rank(node);
-  std::vector<MPI_Request> requests;
-  std::vector<std::byte> dropped;
-  if (into.empty() && bytes > 0) dropped.resize(std::min(chunk_, bytes));
-  for (std::size_t done = 0; done < bytes; done += chunk_) {
-    const auto n = static_cast<int>(std::min(chunk_, bytes - done));
-    if (into.empty()) {
-      mpi::check(MPI_Recv(dropped.data(), n, MPI_BYTE, service, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
-      continue;
-    }
-    requests.push_back(MPI_REQUEST_NULL);
-    mpi::check(MPI_Irecv(into.data() + done, n, MPI_BYTE, service, tag, comm_, &requests.back()), "MPI_Irecv");
-  }
-  mpi::check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
-}
-
-std::vector<std::byte> Transport::call(int node, Header header, std::span<const std::byte> payload,
-                                       std::string_view what) {
-  std::vector<std::byte> body;
-  call(node, header, payload,
-       [&](std::size_t bytes) {
-         body.resize(bytes);
-         return std::span<std::byte>(body);
-       },
-       what);
-  return body;
 }
 
 void Transport::flush() {
@@ -340,88 +269,73 @@ void Transport::flush() {
 void Transport::flush_nodes(const std::vector<int>& nodes) {
   std::vector<int> tags;
   for (int node : nodes) {
-    Header header{Op::flush};
+    Header header{Verb::flush};
     header.reply_tag = next_tag();
+    header.answer_bytes = kAnySize;
     tags.push_back(header.reply_tag);
-    mpi::check(MPI_Send(&header, sizeof header, MPI_BYTE, service_rank(node), kRequestTag, comm_), "MPI_Send");
+    mpi::send_bytes(&header, sizeof header, service_rank(node), kRequestTag, comm_);
   }
   std::string failed;
+  ErrorKind kind = ErrorKind::transport;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    MPI_Message message;
-    MPI_Status status;
-    mpi::check(MPI_Mprobe(service_rank(nodes[i]), tags[i], comm_, &message, &status), "MPI_Mprobe");
-    int count = 0;
-    mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-    std::vector<char> answer(static_cast<std::size_t>(count));
-    mpi::check(MPI_Mrecv(answer.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-    std::uint64_t failures = 0;
-    if (answer.size() >= sizeof failures) std::memcpy(&failures, answer.data(), sizeof failures);
-    if (failures > 0)
-      failed += "; node " + std::to_string(nodes[i]) + ": " + std::to_string(failures) + " failed, the first: " +
-                std::string(answer.begin() + sizeof failures, answer.end());
+    std::vector<std::byte> first;
+    (void)receive_head(nodes[i], tags[i], first, "lagoon's transport: flush");
+    FlushReport report;
+    if (first.size() < sizeof(AnswerHead) + sizeof report)
+      throw TransportError("lagoon's transport: node " + std::to_string(nodes[i]) + " sent a malformed flush answer");
+    std::memcpy(&report, first.data() + sizeof(AnswerHead), sizeof report);
+    if (report.failed == 0) continue;
+    if (failed.empty()) kind = static_cast<ErrorKind>(report.kind);
+    const auto* text = reinterpret_cast<const char*>(first.data()) + sizeof(AnswerHead) + sizeof report;
+    failed += "; node " + std::to_string(nodes[i]) + ": " + std::to_string(report.failed) + " failed, the first: " +
+              std::string(text, first.size() - sizeof(AnswerHead) - sizeof report);
   }
-  if (!failed.empty()) throw Error("lagoon: one-way requests (put/accumulate) failed" + failed + on_rank());
+  if (!failed.empty()) throw_error(kind, "lagoon: one-way requests (put/accumulate/drop) failed" + failed + on_rank());
 }
 
 // ---- service side ----
 
-void Transport::send_pieces(std::span<const std::byte> data, std::size_t piece, int dest, int tag) const {
-  for (std::size_t done = 0; done < data.size(); done += piece) {
-    const auto n = static_cast<int>(std::min(piece, data.size() - done));
-    mpi::check(MPI_Send(data.data() + done, n, MPI_BYTE, dest, tag, comm_), "MPI_Send");
-  }
-}
-
-void Transport::reply(const Request& request, std::span<const std::byte> data) const {
-  send_pieces(data, chunk_, request.source, request.header.reply_tag);
-}
-
 void Transport::answer(const Request& request, std::span<const std::byte> body) const {
   const Header& h = request.header;
-  if (h.answer_bytes != UINT64_MAX && h.answer_bytes != body.size())
-    throw Error("an answer of " + std::to_string(body.size()) + " bytes to a client that expects " +
-                std::to_string(h.answer_bytes) + on_rank());
-  request.answered = true;
+  if (h.answer_bytes != kAnySize && h.answer_bytes != body.size())
+    throw TransportError("an answer of " + std::to_string(body.size()) + " bytes to a client that expects " +
+                         std::to_string(h.answer_bytes));
+  request.answered_ = true;
   AnswerHead head;
   head.bytes = body.size();
-  const int dest = request.source;
+  const int client = request.source;
   const int tag = h.reply_tag;
-  if (h.answer_bytes != UINT64_MAX) {
+  if (h.answer_bytes != kAnySize) {
     // The client has posted its receives for the body on the next tag.
-    mpi::check(MPI_Send(&head, sizeof head, MPI_BYTE, dest, tag, comm_), "MPI_Send");
-    send_pieces(body, chunk_, dest, tag + 1);
+    mpi::send_bytes(&head, sizeof head, client, tag, comm_);
+    mpi::send_bytes(body.data(), body.size(), client, tag + 1, comm_, chunk_);
     return;
   }
   if (sizeof head + body.size() <= kInlineBytes) {
-    std::vector<std::byte> message(sizeof head + body.size());
-    std::memcpy(message.data(), &head, sizeof head);
-    if (!body.empty()) std::memcpy(message.data() + sizeof head, body.data(), body.size());
-    mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, dest, tag, comm_), "MPI_Send");
+    std::vector<std::byte> message;
+    append(message, {bytes_of(head), body});
+    mpi::send_bytes(message.data(), message.size(), client, tag, comm_);
     return;
   }
-  mpi::check(MPI_Send(&head, sizeof head, MPI_BYTE, dest, tag, comm_), "MPI_Send");
-  send_pieces(body, chunk_, dest, tag);
+  mpi::send_bytes(&head, sizeof head, client, tag, comm_);
+  mpi::send_bytes(body.data(), body.size(), client, tag, comm_, chunk_);
 }
 
-void Transport::receive_payload(const Request& request, std::span<std::byte> into) const {
-  if (!request.payload_pending) {
-    std::memcpy(into.data(), request.inline_payload.data(), std::min(into.size(), request.inline_payload.size()));
+void Transport::receive_body(const Request& request, std::span<std::byte> into) const {
+  if (into.size() != request.header.body_bytes)
+    throw TransportError("a request body of " + std::to_string(request.header.body_bytes) + " bytes, where " +
+                         std::to_string(into.size()) + " were expected");
+  if (!request.body_pending_) {
+    if (!into.empty()) std::memcpy(into.data(), request.body_here.data(), into.size());
     return;
   }
-  request.payload_pending = false;
-  for (std::size_t done = 0; done < into.size(); done += payload_chunk_) {
-    const auto n = static_cast<int>(std::min(payload_chunk_, into.size() - done));
-    mpi::check(MPI_Recv(into.data() + done, n, MPI_BYTE, request.source, request.header.reply_tag, comm_,
-                        MPI_STATUS_IGNORE),
-               "MPI_Recv");
-  }
+  request.body_pending_ = false;
+  mpi::recv_bytes(into.data(), into.size(), request.source, body_tag(request.header), comm_, piece_);
 }
 
 std::span<const std::byte> Transport::receive_piece(const Request& request, std::size_t bytes) const {
   if (scratch_.size() < bytes) scratch_.resize(bytes);
-  mpi::check(MPI_Recv(scratch_.data(), static_cast<int>(bytes), MPI_BYTE, request.source, request.header.reply_tag,
-                      comm_, MPI_STATUS_IGNORE),
-             "MPI_Recv");
+  mpi::recv_bytes(scratch_.data(), bytes, request.source, body_tag(request.header), comm_, piece_);
   return {scratch_.data(), bytes};
 }
 
@@ -430,86 +344,100 @@ void Transport::serve_loop() noexcept {
   auto last = Clock::now();
   try {
     for (;;) {
-      int arrived = 0;
-      MPI_Message probed;
-      MPI_Status status;
-      mpi::check(MPI_Improbe(MPI_ANY_SOURCE, kRequestTag, comm_, &arrived, &probed, &status), "MPI_Improbe");
-      if (!arrived) {
+      auto probed = mpi::Message::try_probe(MPI_ANY_SOURCE, kRequestTag, comm_);
+      if (!probed) {
         back_off(Clock::now() - last);
         continue;
       }
-      int count = 0;
-      mpi::check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-      message.resize(static_cast<std::size_t>(count));
-      mpi::check(MPI_Mrecv(message.data(), count, MPI_BYTE, &probed, &status), "MPI_Mrecv");
-      if (message.size() >= sizeof(Header) && reinterpret_cast<const Header*>(message.data())->op == Op::stop) return;
-      handle(message, status.MPI_SOURCE);
+      const int source = probed->source();
+      message.resize(probed->bytes());
+      probed->receive(message.data());
+      if (message.size() >= sizeof(Header) && reinterpret_cast<const Header*>(message.data())->verb == Verb::stop)
+        return;
+      handle(message, source);
       last = Clock::now();
     }
   } catch (const std::exception& e) {
-    abort_from_service(comm_, e.what());
+    abort_job(comm_, "the transport service failed", e.what());
   }
+}
+
+bool Transport::parse(std::span<const std::byte>& bytes, Request& request, bool whole) {
+  if (bytes.size() < sizeof(Header)) return false;
+  std::memcpy(&request.header, bytes.data(), sizeof(Header));
+  const Header& h = request.header;
+  auto rest = bytes.subspan(sizeof(Header));
+  if (h.args_bytes > kMaxArgs || h.args_bytes > rest.size()) return false;
+  request.args = rest.first(h.args_bytes);
+  rest = rest.subspan(h.args_bytes);
+  if (h.body_bytes <= rest.size()) {
+    request.body_here = rest.first(h.body_bytes);
+    bytes = rest.subspan(h.body_bytes);
+    return true;
+  }
+  // A body too large to travel with its header follows in pieces.
+  if (!whole || !rest.empty()) return false;
+  request.body_pending_ = true;
+  bytes = rest;
+  return true;
 }
 
 void Transport::handle(std::vector<std::byte>& message, int source) {
   Request request;
-  if (message.size() < sizeof(Header)) {
-    record_failure(source, "a message too short to be a request");  // nothing to answer
-    return;
-  }
-  std::memcpy(&request.header, message.data(), sizeof(Header));
   request.source = source;
-  const Header& h = request.header;
-  request.inline_payload = std::span<const std::byte>(message).subspan(sizeof(Header));
-  // A one-way request whose header came alone: its payload follows in pieces.
-  request.payload_pending = h.op != Op::get && h.bytes > request.inline_payload.size();
-
-  if (h.op == Op::flush) {
-    // Everything this client sent before the flush is done: publish the writes, answer.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    Failures f;
-    if (auto it = failures_.find(source); it != failures_.end()) {
-      f = std::move(it->second);
-      failures_.erase(it);
-    }
-    std::vector<char> answer(sizeof f.count + f.first.size());
-    std::memcpy(answer.data(), &f.count, sizeof f.count);
-    std::memcpy(answer.data() + sizeof f.count, f.first.data(), f.first.size());
-    mpi::check(MPI_Send(answer.data(), static_cast<int>(answer.size()), MPI_BYTE, source, h.reply_tag, comm_),
-               "MPI_Send");
+  std::span<const std::byte> bytes(message);
+  if (!parse(bytes, request, true)) {
+    record_failure(source, ErrorKind::transport, "a malformed request");  // nothing to answer
     return;
   }
-
-  if (h.op == Op::batch) {
-    // One-way requests packed by a client: each with its payload inline.
-    auto rest = request.inline_payload;
-    while (rest.size() >= sizeof(Header)) {
-      Request item;
-      std::memcpy(&item.header, rest.data(), sizeof(Header));
-      item.source = source;
-      const std::size_t bytes = std::min<std::size_t>(item.header.bytes, rest.size() - sizeof(Header));
-      item.inline_payload = rest.subspan(sizeof(Header), bytes);
-      if (bytes != item.header.bytes || item.header.op == Op::get || item.header.op == Op::batch ||
-          item.header.op == Op::call) {
-        record_failure(source, "a malformed batch of requests");  // stop reading it
-        return;
+  switch (request.header.verb) {
+    case Verb::flush: {
+      // Everything this client sent before the flush is done: publish the writes, answer.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      Failures f;
+      if (auto it = failures_.find(source); it != failures_.end()) {
+        f = std::move(it->second);
+        failures_.erase(it);
       }
-      dispatch(item);
-      rest = rest.subspan(sizeof(Header) + bytes);
+      const FlushReport report{f.count, static_cast<std::int32_t>(f.kind)};
+      std::vector<std::byte> answer_body;
+      append(answer_body, {bytes_of(report), std::as_bytes(std::span<const char>(f.first))});
+      answer(request, answer_body);
+      return;
     }
-    return;
+    case Verb::batch: {
+      auto rest = request.body_here;
+      while (!rest.empty()) {
+        Request item;
+        item.source = source;
+        if (!parse(rest, item, false) || item.header.verb != Verb::post) {
+          record_failure(source, ErrorKind::transport, "a malformed batch of requests");  // stop reading it
+          return;
+        }
+        dispatch(item);
+      }
+      return;
+    }
+    case Verb::call:
+    case Verb::post:
+      dispatch(request);
+      return;
+    case Verb::stop:
+      break;
   }
-  dispatch(request);
+  record_failure(source, ErrorKind::transport, "a request of an unknown verb");
 }
 
-void Transport::record_failure(int source, const std::string& what) {
+void Transport::record_failure(int source, ErrorKind kind, const std::string& what) {
   Failures& f = failures_[source];
-  if (f.count++ == 0) f.first = what;
+  if (f.count++ == 0) {
+    f.kind = kind;
+    f.first = what;
+  }
 }
 
-void Transport::dispatch(Request& request) {
+void Transport::dispatch(const Request& request) {
   const Header& h = request.header;
-  const int source = request.source;
   try {
     const std::lock_guard serving(serving_mutex_);  // remove() waits for the serve to end
     Handler* handler = nullptr;
@@ -518,33 +446,30 @@ void Transport::dispatch(Request& request) {
       if (auto it = handlers_.find(h.target); it != handlers_.end()) handler = it->second;
     }
     if (handler == nullptr)
-      throw Error("no object #" + std::to_string(h.target) + " on node " + std::to_string(ctx_.node_index) +
-                  " (destroyed?)");
+      throw TransportError("no object #" + std::to_string(h.target) + " on node " + std::to_string(ctx_.node_index) +
+                           " (destroyed?)");
     handler->serve(request, *this);
+    if (h.verb == Verb::call && !request.answered_)
+      throw TransportError("object #" + std::to_string(h.target) + " did not answer request " + std::to_string(h.op));
   } catch (const MpiError&) {
     throw;  // the transport itself is broken: fail-stop
   } catch (const std::exception& e) {
-    if (h.op == Op::get) {
-      mpi::check(MPI_Send(nullptr, 0, MPI_BYTE, source, h.reply_tag, comm_), "MPI_Send");
-    } else if (h.op == Op::call && !request.answered) {
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const ErrorKind kind = error ? error->kind() : ErrorKind::generic;
+    if (h.verb == Verb::call && !request.answered_) {
       // The client waits for an answer: the error, as its kind and message.
-      const auto* error = dynamic_cast<const Error*>(&e);
+      const std::string text = error ? e.what() : e.what() + on_rank();
       AnswerHead head;
-      head.error = static_cast<std::int32_t>(error ? error->kind() : ErrorKind::generic);
-      const std::string text = e.what();
+      head.error = static_cast<std::int32_t>(kind);
       head.bytes = text.size();
-      std::vector<char> message(sizeof head + text.size());
-      std::memcpy(message.data(), &head, sizeof head);
-      std::memcpy(message.data() + sizeof head, text.data(), text.size());
-      mpi::check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, source, h.reply_tag, comm_),
-                 "MPI_Send");
-    } else {
-      record_failure(source, e.what());
+      std::vector<std::byte> message;
+      append(message, {bytes_of(head), std::as_bytes(std::span<const char>(text))});
+      mpi::send_bytes(message.data(), message.size(), request.source, h.reply_tag, comm_);
+    } else if (h.verb == Verb::post) {
+      record_failure(request.source, kind, e.what());
     }
   }
-  if (request.payload_pending) {  // refused before its payload was taken: drop it
-    receive_payload(request, [](std::size_t, std::span<const std::byte>) {});
-  }
+  if (request.body_pending_) receive_body(request, [](std::size_t, std::span<const std::byte>) {});  // drop it
 }
 
 }  // namespace lagoon::detail

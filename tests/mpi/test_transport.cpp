@@ -1,6 +1,11 @@
-// The transport's answers when a node has nothing registered under a request's id
-// (an object destroyed on its node while another rank still used it): the asking
-// rank gets an Error naming the node, and the serving node goes on.
+// The transport's protocol, driven directly: calls with answers of known and unknown
+// size (inline and in pieces), errors carried back as their own kind, posts batched
+// and alone, failures reported by the next flush, and requests to an object that no
+// longer exists on its node (the asking rank gets an error naming the node, and the
+// serving node goes on).
+#include <atomic>
+#include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "context.hpp"
@@ -16,31 +21,126 @@ namespace detail = lagoon::detail;
 class TransportTest : public lagoon::testing::MpiTest {};
 
 constexpr std::uint32_t kNobody = 0xfffffff0u;  // no object ever gets this id
+constexpr std::uint32_t kEcho = 0xfffffff1u;    // the test's own handler
 
-TEST_F(TransportTest, AGetOfAnUnknownObjectThrowsOnTheAskingRank) {
+/// The test's object: echoes a call's body, throws on request, sums posted bytes.
+enum class EchoOp : std::uint32_t { echo = 1, fail, add };
+
+class Echo final : public detail::Handler {
+ public:
+  void serve(const detail::Request& request, detail::Transport& t) override {
+    switch (static_cast<EchoOp>(request.header.op)) {
+      case EchoOp::echo: {
+        std::vector<std::byte> body(request.header.body_bytes);
+        t.receive_body(request, std::span<std::byte>(body));
+        t.answer(request, body);
+        return;
+      }
+      case EchoOp::fail:
+        throw lagoon::ObjectFreed("object 7 of node 1 was freed");
+      case EchoOp::add:
+        t.receive_body(request, [&](std::size_t, std::span<const std::byte> piece) {
+          for (auto b : piece) sum += static_cast<unsigned char>(b);
+        });
+        return;
+    }
+  }
+  std::atomic<std::uint64_t> sum{0};
+};
+
+detail::Transport* transport(const lagoon::Runtime& rt) { return detail::transport_of(*detail::context_of(rt)); }
+
+std::vector<std::byte> pattern(std::size_t n) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(i * 7 + 3);
+  return v;
+}
+
+TEST_F(TransportTest, CallsAnswerAnySizeAndCarryTheTargetsErrorKind) {
   auto& rt = runtime();
   if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
-  detail::Transport* transport = rt.context()->transport();
-  ASSERT_NE(transport, nullptr);
+  auto* t = transport(rt);
+  Echo echo;
+  t->add(kEcho, &echo);
+  rt.barrier();
+  const int other = rt.node_count() - 1 - rt.node();  // never this rank's node when there are two
+  if (other != rt.node()) {
+    for (std::size_t n : {std::size_t{0}, std::size_t{100}, std::size_t{3} << 20}) {  // empty, inline, in pieces
+      const auto sent = pattern(n);
+      const detail::Ask ask{kEcho, static_cast<std::uint32_t>(EchoOp::echo), {}, sent};
+      EXPECT_EQ(t->call(other, ask, "echo"), sent) << n << " bytes, answer of unknown size";
+      std::vector<std::byte> into(n);
+      t->call(other, ask, into, "echo");
+      EXPECT_EQ(into, sent) << n << " bytes, answer of known size";
+    }
+    const detail::Ask fail{kEcho, static_cast<std::uint32_t>(EchoOp::fail), {}, {}};
+    EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)t->call(other, fail, "echo"); }, "object 7 of node 1"));
+    std::vector<std::byte> into(1 << 20);  // receives posted before the request, cancelled after the error
+    EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { t->call(other, fail, into, "echo"); }, "was freed"));
+    // An answer of another size than the client expects is refused, not truncated.
+    const auto sent = pattern(10);
+    std::vector<std::byte> small(4);
+    EXPECT_TRUE(throws<lagoon::TransportError>(
+        [&] { t->call(other, detail::Ask{kEcho, static_cast<std::uint32_t>(EchoOp::echo), {}, sent}, small, "echo"); },
+        "expects 4"));
+  }
+  t->flush();
+  rt.barrier();
+  t->remove(kEcho);
+}
+
+TEST_F(TransportTest, PostsAreCarriedOutInOrderBeforeTheFlushReturns) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  auto* t = transport(rt);
+  Echo echo;
+  t->add(kEcho, &echo);
+  rt.barrier();
+  const auto big = pattern(5 << 20);  // alone, in pieces
+  const auto one = pattern(1);        // batched
+  const std::uint64_t big_sum = std::accumulate(big.begin(), big.end(), std::uint64_t{0},
+                                                [](std::uint64_t a, std::byte b) { return a + static_cast<unsigned char>(b); });
+  const int posts = 3000;  // more than a batch, and more than kMaxUnflushed messages
+  for (int n = 0; n < rt.node_count(); ++n) {
+    if (n == rt.node()) continue;
+    for (int i = 0; i < posts; ++i) t->post(n, detail::Ask{kEcho, static_cast<std::uint32_t>(EchoOp::add), {}, one});
+    t->post(n, detail::Ask{kEcho, static_cast<std::uint32_t>(EchoOp::add), {}, big});
+  }
+  t->flush();
+  rt.barrier();
+  if (rt.is_node_leader()) {
+    // Every rank of every other node posted to this node's service.
+    const auto senders = static_cast<std::uint64_t>(rt.size() - rt.node_size());
+    EXPECT_EQ(echo.sum.load(), senders * (posts * static_cast<unsigned char>(one[0]) + big_sum));
+  }
+  rt.barrier();
+  t->remove(kEcho);
+}
+
+TEST_F(TransportTest, ACallToAnUnknownObjectThrowsOnTheAskingRank) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  auto* t = transport(rt);
   if (rt.rank() == 0) {
-    std::vector<std::byte> into(3 * 1024 * 1024);  // several reply pieces at a small message limit
-    detail::Transport::Reply reply;
-    transport->start_get(rt.node_count() - 1, detail::Header{detail::Op::get, kNobody}, into, reply, "an array");
-    EXPECT_TRUE(throws<lagoon::Error>([&] { transport->finish_get(reply); }, "could not answer"));
+    std::vector<std::byte> into(3 * 1024 * 1024);  // several answer pieces at a small message limit
+    EXPECT_TRUE(throws<lagoon::TransportError>(
+        [&] { t->call(rt.node_count() - 1, detail::Ask{kNobody, 1, {}, {}}, into, "an array"); }, "no object"));
+    EXPECT_TRUE(throws<lagoon::TransportError>(
+        [&] { (void)t->call(rt.node_count() - 1, detail::Ask{kNobody, 1, {}, {}}, "an array"); }, "(destroyed?)"));
   }
   rt.barrier();
 }
 
-TEST_F(TransportTest, OneWayRequestsToAnUnknownObjectAreReportedByTheNextFlush) {
+TEST_F(TransportTest, PostsToAnUnknownObjectAreReportedByTheNextFlush) {
   auto& rt = runtime();
   if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
-  detail::Transport* transport = rt.context()->transport();
+  auto* t = transport(rt);
   if (rt.rank() == 0) {
     const std::vector<std::byte> small(64), large(100 * 1024);  // batched, and header + pieces
-    transport->send_one_way(rt.node_count() - 1, detail::Header{detail::Op::put, kNobody}, small);
-    transport->send_one_way(rt.node_count() - 1, detail::Header{detail::Op::put, kNobody}, large);
-    EXPECT_TRUE(throws<lagoon::Error>([&] { transport->flush(); }, "2 failed, the first: no object"));
-    transport->flush();  // reported once
+    t->post(rt.node_count() - 1, detail::Ask{kNobody, 1, {}, small});
+    t->post(rt.node_count() - 1, detail::Ask{kNobody, 1, {}, large});
+    EXPECT_TRUE(throws<lagoon::TransportError>([&] { t->flush(); }, "2 failed, the first: no object"));
+    t->flush();  // reported once
   }
   rt.barrier();
   lagoon::GlobalArray<int> g(rt, {4});  // the services still answer

@@ -86,8 +86,7 @@ T combine_partials(const Runtime& rt, T init, const std::optional<T>& mine, std:
     slot.state = 1;
   }
   std::vector<Slot> all(static_cast<std::size_t>(rt.size()));
-  mpi::check(MPI_Allgather(&slot, sizeof(Slot), MPI_BYTE, all.data(), sizeof(Slot), MPI_BYTE, rt.world()),
-             "MPI_Allgather");
+  mpi::allgather_bytes(&slot, sizeof(Slot), all.data(), rt.world());
   for (const Slot& s : all)
     if (s.state == 2) agree_on(rt.world(), error);  // every rank takes part; all throw
   for (const Slot& s : all)
@@ -212,7 +211,7 @@ void for_each(const Runtime& rt, SharedArray<E>& array, F f) {
     E* data = array.data();
     for (auto i : share(rt, array.size())) f(data[i]);
   });
-  array.segment().exchange_shares(array.size(), sizeof(E));
+  detail::replica_of(array).exchange_shares(array.size(), sizeof(E));
 }
 
 /// Calls `f(field)` on this rank's share of one column of a record array, then makes
@@ -226,7 +225,7 @@ void for_each(const Runtime& rt, Column<F> column, Fn f) {
   detail::agree(rt.world(), [&] {
     for (auto i : share(rt, column.size())) f(column[i]);
   });
-  if (column.segment()) column.segment()->exchange_shares(column.size(), column.stride());
+  if (column.replica()) column.replica()->exchange_shares(column.size(), column.stride());
 }
 
 /// Calls `f(element)` on every element of a GlobalArray, once, on its owner node: each
@@ -238,7 +237,7 @@ void for_each(const Runtime& rt, GlobalArray<E>& array, F f) {
     const auto local = array.local();
     for (auto i : node_share(rt, local.size())) f(local[i]);
   });
-  array.segment().fence();
+  array.fence();
 }
 
 }  // namespace lagoon

@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "lagoon/segment.hpp"
+#include "lagoon/detail/replica.hpp"
 
 namespace lagoon {
 
@@ -79,9 +79,9 @@ class Column {
   };
 
   Column() = default;
-  /// `first` points at the field of record 0; `segment` is the array's (for for_each).
-  Column(F* first, std::size_t size, std::size_t stride, const Segment* segment) noexcept
-      : first_(reinterpret_cast<Byte*>(first)), size_(size), stride_(stride), segment_(segment) {}
+  /// `first` points at the field of record 0; `replica` is the array's (for for_each).
+  Column(F* first, std::size_t size, std::size_t stride, const detail::Replica* replica) noexcept
+      : first_(reinterpret_cast<Byte*>(first)), size_(size), stride_(stride), replica_(replica) {}
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
@@ -90,14 +90,14 @@ class Column {
   [[nodiscard]] F& operator[](std::size_t i) const noexcept { return *reinterpret_cast<F*>(first_ + i * stride_); }
   [[nodiscard]] iterator begin() const noexcept { return {first_, stride_}; }
   [[nodiscard]] iterator end() const noexcept { return {first_ + size_ * stride_, stride_}; }
-  /// The segment of the array the column belongs to.
-  [[nodiscard]] const Segment* segment() const noexcept { return segment_; }
+  /// The replica of the array the column belongs to.
+  [[nodiscard]] const detail::Replica* replica() const noexcept { return replica_; }
 
  private:
   Byte* first_ = nullptr;
   std::size_t size_ = 0;
   std::size_t stride_ = 0;
-  const Segment* segment_ = nullptr;
+  const detail::Replica* replica_ = nullptr;
 };
 
 }  // namespace lagoon

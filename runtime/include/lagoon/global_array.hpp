@@ -12,6 +12,7 @@
 
 #include "lagoon/detail/global_core.hpp"
 #include "lagoon/detail/type_name.hpp"
+#include "lagoon/error.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/shareable.hpp"
 
@@ -30,6 +31,8 @@ namespace lagoon {
 ///   may be reused; they are complete and visible everywhere after `fence()`.
 /// - `accumulate` adds element-wise, each element atomically: concurrent
 ///   accumulates from any ranks on any nodes lose no update.
+/// - Moved from, an array is empty (shape {}, size 0, no local rows) and every other
+///   call throws InvalidArgument.
 ///
 /// **Example**:
 ///   lagoon::GlobalArray<double> g(rt, {1'000'000, 4});    // collective; 32 MB over all nodes
@@ -57,58 +60,70 @@ class GlobalArray {
   GlobalArray(const Runtime& rt, std::span<const std::size_t> shape)
       : core_(std::make_unique<detail::GlobalCore>(rt, shape, sizeof(T), alignof(T) > 64 ? alignof(T) : 64,
                                                    detail::element_kind<T>(), describe(shape))) {}
+  GlobalArray(GlobalArray&&) noexcept = default;
+  /// Frees this array's own block first. @note collective over the world
+  GlobalArray& operator=(GlobalArray&&) noexcept = default;
+  /// Waits until no rank has a request for the array in flight, then frees the node's
+  /// block (nothing, once moved from). @note collective over the world
+  ~GlobalArray() = default;
 
-  [[nodiscard]] const std::vector<std::size_t>& shape() const noexcept { return core_->shape(); }
-  [[nodiscard]] std::size_t ndim() const noexcept { return core_->shape().size(); }
-  [[nodiscard]] std::size_t size() const noexcept { return core_->rows() * core_->row_elements(); }
+  [[nodiscard]] const std::vector<std::size_t>& shape() const noexcept {
+    static const std::vector<std::size_t> none;
+    return core_ ? core_->shape() : none;
+  }
+  [[nodiscard]] std::size_t ndim() const noexcept { return shape().size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return core_ ? core_->rows() * core_->row_elements() : 0; }
   [[nodiscard]] std::size_t bytes() const noexcept { return size() * sizeof(T); }
   /// Elements per row (the product of the dimensions after the first).
-  [[nodiscard]] std::size_t row_size() const noexcept { return core_->row_elements(); }
+  [[nodiscard]] std::size_t row_size() const noexcept { return core_ ? core_->row_elements() : 0; }
 
   /// The rows this rank's node holds.
   [[nodiscard]] std::ranges::iota_view<std::size_t, std::size_t> local_rows() const noexcept {
-    return std::views::iota(core_->local_begin(), core_->local_end());
+    return core_ ? std::views::iota(core_->local_begin(), core_->local_end()) : std::views::iota(std::size_t{0}, std::size_t{0});
   }
   /// The rows node `node` holds.
-  [[nodiscard]] std::ranges::iota_view<std::size_t, std::size_t> rows_of(int node) const noexcept {
-    return std::views::iota(core_->first_row(node), core_->first_row(node + 1));
+  [[nodiscard]] std::ranges::iota_view<std::size_t, std::size_t> rows_of(int node) const {
+    return std::views::iota(core().first_row(node), core().first_row(node + 1));
   }
   /// This node's rows, in place in shared memory: every rank of the node sees the same
   /// elements. Throws RuntimeFinalized after the Runtime is gone.
   [[nodiscard]] std::span<T> local() {
-    return {reinterpret_cast<T*>(core_->local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
+    return {reinterpret_cast<T*>(core().local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
   }
   [[nodiscard]] std::span<const T> local() const {
-    return {reinterpret_cast<const T*>(core_->local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
+    return {reinterpret_cast<const T*>(core().local_data()), (core_->local_end() - core_->local_begin()) * row_size()};
   }
   /// The node that holds `row`; throws ShapeError for a row out of range.
-  [[nodiscard]] int owner_node(std::size_t row) const { return core_->owner_node(row); }
+  [[nodiscard]] int owner_node(std::size_t row) const { return core().owner_node(row); }
 
   /// Copies rows [row_begin, row_end) into `out`, which must hold exactly that many
   /// elements (ShapeError otherwise, and for rows out of range: nothing is read).
   void get(std::size_t row_begin, std::size_t row_end, std::span<T> out) const {
-    core_->get(row_begin, row_end, reinterpret_cast<std::byte*>(out.data()), out.size());
+    core().get(row_begin, row_end, reinterpret_cast<std::byte*>(out.data()), out.size());
   }
   /// Writes `in` over rows [row_begin, row_end); checked like get, nothing is written
   /// unless every check passes.
   void put(std::size_t row_begin, std::size_t row_end, std::span<const T> in) {
-    core_->put(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
+    core().put(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
   }
   /// Adds `in` to rows [row_begin, row_end), element by element, each atomically.
   /// T must be an arithmetic type (integers, float, double).
   void accumulate(std::size_t row_begin, std::size_t row_end, std::span<const T> in)
     requires(detail::element_kind<T>() != detail::ElementKind::none)
   {
-    core_->accumulate(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
+    core().accumulate(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
   }
   /// Completes every put and accumulate of every rank and makes all writes (remote,
   /// and local ones in `local()`) visible to every rank. @note collective over the world
-  void fence() const { core_->fence(); }
-
-  /// The shared block under this node's rows (for algorithms and advanced use).
-  [[nodiscard]] const Segment& segment() const noexcept { return core_->segment(); }
+  void fence() const { core().fence(); }
 
  private:
+  [[nodiscard]] detail::GlobalCore& core() const {
+    if (!core_) throw InvalidArgument("lagoon::GlobalArray<" + std::string(detail::type_name<T>()) +
+                                      ">: used after it was moved from (it holds nothing now)");
+    return *core_;
+  }
+
   static std::string describe(std::span<const std::size_t> shape) {
     std::string text = "lagoon::GlobalArray<" + std::string(detail::type_name<T>()) + "> of shape {";
     for (std::size_t d = 0; d < shape.size(); ++d) text += (d ? ", " : "") + std::to_string(shape[d]);

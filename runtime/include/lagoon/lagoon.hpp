@@ -15,3 +15,4 @@
 #include "lagoon/shareable.hpp"
 #include "lagoon/shared_array.hpp"
 #include "lagoon/shared_map.hpp"
+#include "lagoon/store_stats.hpp"

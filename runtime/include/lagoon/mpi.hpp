@@ -1,12 +1,15 @@
-// The thin core: move-only RAII over the MPI objects lagoon uses
-// (communicators, shared windows) and transfers of any byte count.
+// The thin core: move-only RAII over the MPI objects lagoon uses (communicators,
+// shared windows, outstanding requests, probed messages) and transfers of any byte
+// count. Every MPI call lagoon makes outside the algorithms' one allgather is here.
 #pragma once
 
 #include <mpi.h>
 
 #include <climits>
 #include <cstddef>
+#include <optional>
 #include <utility>
+#include <vector>
 
 namespace lagoon::mpi {
 
@@ -49,6 +52,8 @@ class Comm {
 
   /// MPI_Barrier. @note collective
   void barrier() const;
+  /// The largest tag this communicator accepts (MPI_TAG_UB).
+  [[nodiscard]] int tag_upper_bound() const;
 
  private:
   friend class NodeComm;
@@ -106,5 +111,92 @@ class SharedWindow {
 /// goes through (Open MPI 4.1 has no large-count calls). @note collective over `comm`
 void bcast_bytes(void* data, std::size_t bytes, int root, MPI_Comm comm,
                  std::size_t chunk = max_message_bytes);
+
+/// MPI_Bcast of one trivially copyable value (or array of them) from `root`.
+/// @note collective over `comm`
+template <class T>
+void bcast_value(T& value, int root, MPI_Comm comm) {
+  bcast_bytes(&value, sizeof value, root, comm);
+}
+
+/// MPI_Allgather of `bytes` bytes from every rank into `all` (size() * bytes, in
+/// rank order). @note collective over `comm`
+void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm);
+
+/// The thread level MPI was initialized with (MPI_Query_thread).
+[[nodiscard]] int thread_level();
+
+// ---- point to point ----
+
+/// Outstanding nonblocking operations, owned. Whatever has not completed when the
+/// owner lets go (an error on the way, or a destructor) is cancelled and freed, so no
+/// receive ever writes into a buffer that was handed back.
+///
+///   mpi::Requests r;
+///   mpi::irecv_bytes(buffer, n, source, tag, comm, chunk, r);
+///   ... send the request that makes the peer answer ...
+///   r.wait_all();
+class Requests {
+ public:
+  Requests() = default;
+  Requests(const Requests&) = delete;
+  Requests& operator=(const Requests&) = delete;
+  Requests(Requests&& other) noexcept : requests_(std::exchange(other.requests_, {})) {}
+  Requests& operator=(Requests&& other) noexcept;
+  /// Cancels and frees what is still outstanding; errors are ignored.
+  ~Requests() { cancel(); }
+
+  /// A slot for one more request (pass it to an MPI_I* call).
+  [[nodiscard]] MPI_Request* add();
+  [[nodiscard]] bool empty() const noexcept { return requests_.empty(); }
+  /// MPI_Waitall; the set is empty after.
+  void wait_all();
+  /// Cancels every outstanding request and waits for each to end (MPI_Cancel + MPI_Wait).
+  void cancel() noexcept;
+
+ private:
+  std::vector<MPI_Request> requests_;
+};
+
+/// MPI_Send of `bytes` bytes in messages of at most `chunk` bytes (none for 0 bytes).
+void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm,
+                std::size_t chunk = max_message_bytes);
+/// MPI_Recv of `bytes` bytes sent by send_bytes with the same `chunk`.
+void recv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm,
+                std::size_t chunk = max_message_bytes);
+/// MPI_Irecv of `bytes` bytes in pieces of at most `chunk`, each added to `into`.
+void irecv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm, std::size_t chunk,
+                 Requests& into);
+
+/// A message matched by a probe and not yet received (MPI_Message): move-only and
+/// received exactly once, by `receive`, or dropped by the destructor.
+class Message {
+ public:
+  /// MPI_Improbe: the next message from `source` with `tag`, if one has arrived.
+  [[nodiscard]] static std::optional<Message> try_probe(int source, int tag, MPI_Comm comm);
+  /// MPI_Mprobe: waits for the next message from `source` with `tag`.
+  [[nodiscard]] static Message probe(int source, int tag, MPI_Comm comm);
+
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  Message(Message&& other) noexcept
+      : message_(std::exchange(other.message_, MPI_MESSAGE_NULL)), source_(other.source_), bytes_(other.bytes_) {}
+  Message& operator=(Message&&) = delete;
+  /// Receives and drops the message if nobody did (a matched message must be received).
+  ~Message();
+
+  [[nodiscard]] int source() const noexcept { return source_; }
+  [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+  /// MPI_Mrecv into `into`, which holds bytes() bytes.
+  void receive(void* into);
+  /// MPI_Mrecv into a new buffer of bytes() bytes.
+  [[nodiscard]] std::vector<std::byte> receive();
+
+ private:
+  Message(MPI_Message message, const MPI_Status& status);
+  MPI_Message message_ = MPI_MESSAGE_NULL;
+  int source_ = -1;
+  std::size_t bytes_ = 0;
+};
 
 }  // namespace lagoon::mpi

@@ -66,7 +66,7 @@ template <class T>
 /// @note collective over the world (world rank 0 writes)
 template <class T>
 void save_npy(const SharedArray<T>& array, const std::string& path) {
-  detail::write_npy(array.segment().world(), path, detail::dtype_of<T>(), array.shape(),
+  detail::write_npy(detail::replica_of(array).world(), path, detail::dtype_of<T>(), array.shape(),
                     reinterpret_cast<const std::byte*>(array.data()), array.bytes(), detail::type_name<T>());
 }
 

@@ -116,9 +116,13 @@ class ObjectStore {
   /// An arena of `bytes_per_node` on every node (0: LAGOON_STORE_BYTES, else
   /// default_capacity()). @note collective over the world
   explicit ObjectStore(const Runtime& rt, std::size_t bytes_per_node = 0) : core_(rt, bytes_per_node) {}
-  /// Frees every node's arena once no rank has a request in flight.
-  /// @note collective over the world
+  /// Frees every node's arena once no rank has a request in flight (nothing, once
+  /// moved from). @note collective over the world
   ~ObjectStore() = default;
+  /// Moved from, a store holds nothing: every call throws InvalidArgument.
+  ObjectStore(ObjectStore&&) noexcept = default;
+  /// Ends this store first. @note collective over the world
+  ObjectStore& operator=(ObjectStore&&) noexcept = default;
 
   /// The type of `put(value)`'s ref: ObjectRef<T> (a span gives a vector's ref).
   template <class T>

@@ -14,9 +14,13 @@
 
 namespace lagoon {
 
+class Runtime;
+
 namespace detail {
 class Context;
-}
+/// The shared state lagoon's objects keep alive after the Runtime (lagoon's own use).
+[[nodiscard]] const std::shared_ptr<Context>& context_of(const Runtime& rt) noexcept;
+}  // namespace detail
 
 /// Settings from LAGOON_* environment variables. The job-wide ones are read on
 /// world rank 0 and broadcast (mpirun forwards only OMPI_* variables to other nodes).
@@ -91,10 +95,8 @@ class Runtime {
   /// MPI_Barrier over the world. @note collective
   void barrier() const;
 
-  /// The shared state that arrays keep alive (and check) after the Runtime is gone.
-  [[nodiscard]] const std::shared_ptr<detail::Context>& context() const noexcept { return ctx_; }
-
  private:
+  friend const std::shared_ptr<detail::Context>& detail::context_of(const Runtime& rt) noexcept;
   /// Builds the communicators, then installs the fail-stop terminate handler.
   void start(MPI_Comm comm, bool owns_mpi, std::string shm_note);
 

@@ -1,5 +1,6 @@
 // Segment: one node-wide block of shared memory in an MPI-3 shared window,
 // allocated collectively; its base pointer is valid in every rank of the node.
+// Memory only: copies between nodes belong to the arrays built on it.
 #pragma once
 
 #include <cstddef>
@@ -45,17 +46,11 @@ class Segment {
   /// Writes by any rank of the node before fence() are seen by all of its ranks after.
   /// @note collective over the node
   void fence() const;
-  /// Every node's bytes become world rank `root`'s node's bytes: leader to leader,
-  /// straight into the other windows, in messages of at most max_message_bytes.
-  /// @note collective over the world
-  void publish(int root) const;
-  /// After each rank wrote its world share (of `count` items of `item_bytes` each,
-  /// as lagoon::share splits them) in its own node's copy, every node gets every
-  /// share: the replicas agree again. @note collective over the world
-  void exchange_shares(std::size_t count, std::size_t item_bytes) const;
-  /// The world communicator of the Runtime the segment was made with.
-  [[nodiscard]] MPI_Comm world() const;
-  /// Throws RuntimeFinalized if the Runtime is gone.
+  /// A memory barrier for this rank's loads and stores of the segment (MPI_Win_sync);
+  /// not collective.
+  void sync() const;
+  /// Throws InvalidArgument for a moved-from segment, RuntimeFinalized once the
+  /// Runtime is gone.
   void check_alive() const;
 
  private:

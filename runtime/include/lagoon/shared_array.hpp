@@ -14,19 +14,31 @@
 #include <vector>
 
 #include "lagoon/column.hpp"
+#include "lagoon/detail/replica.hpp"
 #include "lagoon/detail/shape.hpp"
 #include "lagoon/detail/type_name.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/runtime.hpp"
-#include "lagoon/segment.hpp"
 #include "lagoon/shareable.hpp"
 
 namespace lagoon {
+
+template <class T>
+class SharedArray;
+
+namespace detail {
+/// The replica under an array (for the algorithms and I/O).
+template <class T>
+[[nodiscard]] const Replica& replica_of(const SharedArray<T>& array) noexcept;
+}  // namespace detail
 
 /// An N-d, row-major array of T, zero-filled, one copy per node.
 ///
 /// Visibility: a write by one rank is seen by the other ranks of its node after
 /// `fence()`, and by the other nodes after `publish(root)`.
+///
+/// Moved from, an array is empty (shape {}, size 0) and every other call throws
+/// InvalidArgument; element access (`a(i, j)`, `a[i]`) is unchecked, as std::vector's.
 ///
 /// **Example**:
 ///   lagoon::SharedArray<double> a(rt, {1000, 3});   // collective; 24 kB per node
@@ -52,10 +64,27 @@ class SharedArray {
   SharedArray(const Runtime& rt, std::span<const std::size_t> shape)
       : shape_(shape.begin(), shape.end()),
         size_(detail::agreed_element_count(rt, shape_, sizeof(T), describe(shape_))),
-        segment_(rt, size_ * sizeof(T), alignof(T) > 64 ? alignof(T) : 64, describe(shape_)),
-        data_(reinterpret_cast<T*>(segment_.data())) {}
+        replica_(rt, size_ * sizeof(T), alignof(T) > 64 ? alignof(T) : 64, describe(shape_)),
+        data_(reinterpret_cast<T*>(replica_.data())) {}
   SharedArray(const Runtime& rt, const std::vector<std::size_t>& shape)
       : SharedArray(rt, std::span<const std::size_t>(shape)) {}
+  SharedArray(SharedArray&& other) noexcept
+      : shape_(std::exchange(other.shape_, {})),
+        size_(std::exchange(other.size_, 0)),
+        replica_(std::move(other.replica_)),
+        data_(std::exchange(other.data_, nullptr)) {}
+  /// Frees this array's own copy first. @note collective over the node
+  SharedArray& operator=(SharedArray&& other) noexcept {
+    if (this != &other) {
+      shape_ = std::exchange(other.shape_, {});
+      size_ = std::exchange(other.size_, 0);
+      replica_ = std::move(other.replica_);
+      data_ = std::exchange(other.data_, nullptr);
+    }
+    return *this;
+  }
+  /// Frees the node's copy (nothing, once moved from). @note collective over the node
+  ~SharedArray() = default;
 
   [[nodiscard]] const std::vector<std::size_t>& shape() const noexcept { return shape_; }
   [[nodiscard]] std::size_t ndim() const noexcept { return shape_.size(); }
@@ -64,11 +93,11 @@ class SharedArray {
 
   /// The node's copy. Throws RuntimeFinalized after the Runtime is gone.
   [[nodiscard]] T* data() {
-    segment_.check_alive();
+    replica_.check();
     return data_;
   }
   [[nodiscard]] const T* data() const {
-    segment_.check_alive();
+    replica_.check();
     return data_;
   }
   [[nodiscard]] std::span<T> span() { return {data(), size_}; }
@@ -93,27 +122,27 @@ class SharedArray {
     requires std::is_class_v<R>
   [[nodiscard]] Column<F> column(F R::*field) {
     return {reinterpret_cast<F*>(reinterpret_cast<std::byte*>(data()) + detail::member_offset(field)), size_, sizeof(T),
-            &segment_};
+            &replica_};
   }
   template <class F, class R = T>
     requires std::is_class_v<R>
   [[nodiscard]] Column<const F> column(F R::*field) const {
     return {reinterpret_cast<const F*>(reinterpret_cast<const std::byte*>(data()) + detail::member_offset(field)),
-            size_, sizeof(T), &segment_};
+            size_, sizeof(T), &replica_};
   }
 
   /// Writes by any rank of the node before fence() are seen by all its ranks after.
   /// @note collective over the node
-  void fence() const { segment_.fence(); }
+  void fence() const { replica_.fence(); }
   /// Every node's copy becomes world rank `root`'s node's copy. Throws InvalidArgument
   /// (on every rank) for a root out of range or roots that differ between ranks.
   /// @note collective over the world
-  void publish(int root) const { segment_.publish(root); }
-
-  /// The shared block under the array (for algorithms and advanced use).
-  [[nodiscard]] const Segment& segment() const noexcept { return segment_; }
+  void publish(int root) const { replica_.publish(root); }
 
  private:
+  template <class U>
+  friend const detail::Replica& detail::replica_of(const SharedArray<U>& array) noexcept;
+
   template <class... I>
   std::size_t flat(I... index) const noexcept {
     std::size_t offset = 0;
@@ -130,8 +159,13 @@ class SharedArray {
 
   std::vector<std::size_t> shape_;
   std::size_t size_ = 0;
-  Segment segment_;
+  detail::Replica replica_;
   T* data_ = nullptr;
 };
+
+template <class T>
+const detail::Replica& detail::replica_of(const SharedArray<T>& array) noexcept {
+  return array.replica_;
+}
 
 }  // namespace lagoon

@@ -40,6 +40,14 @@ class SharedMap {
               "lagoon::SharedMap<" + std::string(detail::type_name<K>()) + ", " + std::string(detail::type_name<V>()) +
                   ">") {}
 
+  /// Moved from, a map holds nothing: every call throws InvalidArgument.
+  SharedMap(SharedMap&&) noexcept = default;
+  /// Ends this map first. @note collective over the world
+  SharedMap& operator=(SharedMap&&) noexcept = default;
+  /// Waits until no rank has a request in flight, then frees every node's arena
+  /// (nothing, once moved from). @note collective over the world
+  ~SharedMap() = default;
+
   /// Sets `key` to `value` (inserting it if absent).
   void set(const K& key, const V& value) {
     const auto k = key_bytes(key);

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "lagoon/detail/hash.hpp"
 #include "lagoon/error.hpp"
 
 namespace lagoon::detail {
@@ -38,14 +39,6 @@ void agree(MPI_Comm comm, F&& step, const SameOnAllRanks* same = nullptr) {
     local = std::current_exception();
   }
   agree_on(comm, local, same);
-}
-
-/// FNV-1a over bytes: fingerprints of arguments that must match on every rank.
-[[nodiscard]] constexpr std::uint64_t fingerprint(const void* data, std::size_t bytes,
-                                                  std::uint64_t seed = 14695981039346656037ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < bytes; ++i) seed = (seed ^ p[i]) * 1099511628211ull;
-  return seed;
 }
 
 }  // namespace lagoon::detail

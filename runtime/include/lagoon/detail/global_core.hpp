@@ -50,7 +50,7 @@ class GlobalCore {
   GlobalCore(const Runtime& rt, std::span<const std::size_t> shape, std::size_t element_bytes, std::size_t alignment,
              ElementKind kind, std::string what);
   /// Waits until no rank has a request in flight, then frees the block.
-  /// @note collective over the world
+  /// @note collective over the world (the node, once the Runtime is gone)
   ~GlobalCore();
   GlobalCore(const GlobalCore&) = delete;
   GlobalCore& operator=(const GlobalCore&) = delete;
@@ -73,7 +73,6 @@ class GlobalCore {
   void accumulate(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements);
   /// @note collective over the world
   void fence() const;
-  [[nodiscard]] const Segment& segment() const noexcept;
   [[nodiscard]] const std::string& what() const noexcept;
 
  private:

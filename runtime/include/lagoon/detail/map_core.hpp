@@ -28,10 +28,14 @@ class MapCore {
  public:
   /// `bytes` per node; 0 takes LAGOON_MAP_BYTES, else 64 MiB. @note collective over the world
   MapCore(const Runtime& rt, std::size_t bytes, std::string what);
-  /// @note collective over the world
+  /// Waits until no rank has a request in flight, then frees the arena (nothing, once
+  /// moved from). @note collective over the world
   ~MapCore();
   MapCore(const MapCore&) = delete;
   MapCore& operator=(const MapCore&) = delete;
+  MapCore(MapCore&&) noexcept;
+  /// Ends this map first. @note collective over the world
+  MapCore& operator=(MapCore&&) noexcept;
 
   /// The node that holds `key`.
   [[nodiscard]] int owner(std::span<const std::byte> key) const;
@@ -45,10 +49,13 @@ class MapCore {
   /// Keys over all nodes (asks the other nodes).
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] std::size_t capacity() const noexcept;
-  [[nodiscard]] const std::string& what() const noexcept;
+  [[nodiscard]] const std::string& what() const;
 
  private:
-  std::shared_ptr<MapState> state_;
+  /// The state; throws InvalidArgument once moved from, RuntimeFinalized once the
+  /// Runtime is gone.
+  MapState& state(const char* call) const;
+  std::unique_ptr<MapState> state_;
 };
 
 }  // namespace lagoon::detail

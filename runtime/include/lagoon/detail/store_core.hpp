@@ -11,23 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "lagoon/detail/hash.hpp"
 #include "lagoon/runtime.hpp"
+#include "lagoon/store_stats.hpp"
 
 namespace lagoon {
-
-/// One node's arena, as ObjectStore::stats() reports it.
-struct StoreStats {
-  int node = 0;
-  std::size_t capacity = 0;      ///< bytes of the node's arena
-  std::size_t used = 0;          ///< bytes allocated (objects, cached copies, the table)
-  std::size_t objects = 0;       ///< objects this node owns (put by its ranks, not freed)
-  std::size_t object_bytes = 0;  ///< their bytes
-  std::size_t cached = 0;        ///< copies of other nodes' objects held here
-  std::size_t cached_bytes = 0;  ///< their bytes
-  std::uint64_t fetches = 0;     ///< objects this node brought over from another node
-  std::uint64_t cache_hits = 0;  ///< gets of another node's object answered by the copy here
-  std::uint64_t evictions = 0;   ///< cached copies dropped to make room
-};
 
 namespace detail {
 
@@ -75,11 +63,14 @@ class StoreCore {
   /// `bytes` per node; 0 takes LAGOON_STORE_BYTES, else default_capacity().
   /// @note collective over the world
   StoreCore(const Runtime& rt, std::size_t bytes);
-  /// Waits until no rank has a request in flight, then frees the arena.
-  /// @note collective over the world
+  /// Waits until no rank has a request in flight, then frees the arena (nothing, once
+  /// moved from). @note collective over the world
   ~StoreCore();
   StoreCore(const StoreCore&) = delete;
   StoreCore& operator=(const StoreCore&) = delete;
+  StoreCore(StoreCore&&) noexcept = default;
+  /// Ends this store first. @note collective over the world
+  StoreCore& operator=(StoreCore&&) noexcept;
 
   /// Copies `bytes` into this node's arena as a new object of `type`.
   [[nodiscard]] RefData put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes);
@@ -95,15 +86,14 @@ class StoreCore {
   [[nodiscard]] static std::size_t default_capacity();
 
  private:
+  /// The state; throws InvalidArgument once moved from, RuntimeFinalized once the
+  /// Runtime is gone.
+  StoreState& state(const char* call) const;
   std::shared_ptr<StoreState> state_;
 };
 
-/// FNV-1a of a type's name: the tag an ObjectRef carries and get checks.
-[[nodiscard]] constexpr std::uint64_t type_tag(std::string_view name) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return h;
-}
+/// The tag an ObjectRef carries and get checks: the hash of its type's name.
+[[nodiscard]] constexpr std::uint64_t type_tag(std::string_view name) { return fnv1a(name); }
 
 }  // namespace detail
 }  // namespace lagoon
