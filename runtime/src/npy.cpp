@@ -119,11 +119,11 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
     dims = header.shape.size();
   });
   std::uint64_t head[2] = {dims, layout.payload_offset};
-  mpi::check(MPI_Bcast(head, 2, MPI_UINT64_T, 0, rt.world()), "MPI_Bcast");
+  mpi::bcast_value(head, 0, rt.world());
   layout.shape.resize(static_cast<std::size_t>(head[0]));
   layout.payload_offset = head[1];
   static_assert(sizeof(std::size_t) == sizeof(std::uint64_t));
-  mpi::check(MPI_Bcast(layout.shape.data(), static_cast<int>(head[0]), MPI_UINT64_T, 0, rt.world()), "MPI_Bcast");
+  mpi::bcast_bytes(layout.shape.data(), layout.shape.size() * sizeof(std::size_t), 0, rt.world());
   return layout;
 }
 

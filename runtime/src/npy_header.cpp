@@ -1,6 +1,6 @@
 // .npy headers: NumPy's header (a Python dict literal after a magic string)
 // parsed with limits on every size and depth, and written as NumPy writes it.
-// No MPI here: the fuzz target links this file alone.
+// No MPI here: the fuzz target links this file with error.cpp only.
 //
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include <algorithm>
@@ -38,7 +38,8 @@ constexpr std::uint64_t kMaxItemsize = std::uint64_t{1} << 40;
 // ---- A Python literal: what a .npy header dict is made of ------------------------
 
 struct Value {
-  enum Kind { string, integer, boolean, none, list, tuple, dict } kind = none;
+  enum class Kind { string, integer, boolean, none, list, tuple, dict };
+  Kind kind = Kind::none;
   std::string text;
   std::uint64_t number = 0;
   bool negative = false;
@@ -90,12 +91,12 @@ class LiteralParser {
     if (c == '[' || c == '(') return sequence(depth);
     Value v;
     if (word("True")) {
-      v.kind = Value::boolean;
+      v.kind = Value::Kind::boolean;
       v.number = 1;
     } else if (word("False")) {
-      v.kind = Value::boolean;
+      v.kind = Value::Kind::boolean;
     } else if (word("None")) {
-      v.kind = Value::none;
+      v.kind = Value::Kind::none;
     } else {
       fail(std::string("unexpected character '") + (std::isprint(static_cast<unsigned char>(c)) ? c : '?') + "'");
     }
@@ -105,7 +106,7 @@ class LiteralParser {
   Value string_value() {
     const char quote = text_[pos_++];
     Value v;
-    v.kind = Value::string;
+    v.kind = Value::Kind::string;
     for (;;) {
       if (pos_ >= text_.size()) fail("a string is not closed");
       char c = text_[pos_++];
@@ -151,7 +152,7 @@ class LiteralParser {
 
   Value integer_value() {
     Value v;
-    v.kind = Value::integer;
+    v.kind = Value::Kind::integer;
     if (text_[pos_] == '-') v.negative = true, ++pos_;
     const std::size_t start = pos_;
     while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
@@ -168,7 +169,7 @@ class LiteralParser {
   Value dict_value(int depth) {
     ++pos_;
     Value v;
-    v.kind = Value::dict;
+    v.kind = Value::Kind::dict;
     while (!take('}')) {
       Value key = value(depth + 1);
       if (!take(':')) fail("':' expected after a dict key");
@@ -187,7 +188,7 @@ class LiteralParser {
     const char open = text_[pos_++];
     const char close = open == '[' ? ']' : ')';
     Value v;
-    v.kind = open == '[' ? Value::list : Value::tuple;
+    v.kind = open == '[' ? Value::Kind::list : Value::Kind::tuple;
     bool comma = false;
     while (!take(close)) {
       v.items.push_back(value(depth + 1));
@@ -298,14 +299,14 @@ std::string canonical_scalar(std::string_view text, std::size_t& itemsize, std::
 std::vector<std::size_t> to_shape(const Value& v, const std::string& file, const char* what) {
   std::vector<std::size_t> shape;
   auto extent = [&](const Value& e) {
-    if (e.kind != Value::integer || e.negative)
+    if (e.kind != Value::Kind::integer || e.negative)
       npy_error(file, std::string(what) + " holds something other than sizes");
     if (e.number > (std::uint64_t{1} << 62)) npy_error(file, std::string(what) + " holds a size too large");
     shape.push_back(static_cast<std::size_t>(e.number));
   };
-  if (v.kind == Value::integer) {
+  if (v.kind == Value::Kind::integer) {
     extent(v);
-  } else if (v.kind == Value::tuple || v.kind == Value::list) {
+  } else if (v.kind == Value::Kind::tuple || v.kind == Value::Kind::list) {
     if (v.items.size() > 32) npy_error(file, std::string(what) + " has more than 32 dimensions");
     for (const Value& e : v.items) extent(e);
   } else {
@@ -316,7 +317,7 @@ std::vector<std::size_t> to_shape(const Value& v, const std::string& file, const
 
 Dtype to_dtype(const Value& v, const std::string& file, int depth) {
   if (depth > kMaxDepth) npy_error(file, "a dtype nested too deep");
-  if (v.kind == Value::string) {
+  if (v.kind == Value::Kind::string) {
     std::size_t itemsize = 0;
     std::string why;
     std::string canonical = canonical_scalar(v.text, itemsize, why);
@@ -326,15 +327,15 @@ Dtype to_dtype(const Value& v, const std::string& file, int depth) {
     d.itemsize = itemsize;
     return d;
   }
-  if (v.kind != Value::list) npy_error(file, "'descr' is neither a type string nor a list of fields");
+  if (v.kind != Value::Kind::list) npy_error(file, "'descr' is neither a type string nor a list of fields");
   if (v.items.empty()) npy_error(file, "a structured dtype without fields");
   Dtype d;
   std::uint64_t total = 0;
   for (const Value& item : v.items) {
-    if (item.kind != Value::tuple || item.items.size() < 2 || item.items.size() > 3)
+    if (item.kind != Value::Kind::tuple || item.items.size() < 2 || item.items.size() > 3)
       npy_error(file, "a field of the dtype is not a (name, type) or (name, type, shape) tuple");
-    if (item.items[0].kind == Value::tuple) npy_error(file, "fields with titles are not supported");
-    if (item.items[0].kind != Value::string) npy_error(file, "a field name is not a string");
+    if (item.items[0].kind == Value::Kind::tuple) npy_error(file, "fields with titles are not supported");
+    if (item.items[0].kind != Value::Kind::string) npy_error(file, "a field name is not a string");
     Field f{item.items[0].text, to_dtype(item.items[1], file, depth + 1), {}};
     if (item.items.size() == 3) f.shape = to_shape(item.items[2], file, "a field's shape");
     if (f.name.empty() && !(f.type.fields.empty() && f.type.scalar[1] == 'V' && f.shape.empty()))
@@ -354,7 +355,7 @@ Dtype to_dtype(const Value& v, const std::string& file, int depth) {
 
 const Value* entry(const Value& dict, std::string_view key) {
   for (std::size_t i = 0; i + 1 < dict.items.size(); i += 2)
-    if (dict.items[i].kind == Value::string && dict.items[i].text == key) return &dict.items[i + 1];
+    if (dict.items[i].kind == Value::Kind::string && dict.items[i].text == key) return &dict.items[i + 1];
   return nullptr;
 }
 
@@ -413,7 +414,7 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& file) {
   header.payload_offset = total;
   const std::size_t start = header.version == 1 ? 10 : 12;
   const Value dict = LiteralParser(bytes.substr(start, static_cast<std::size_t>(total) - start), file).parse();
-  if (dict.kind != Value::dict) npy_error(file, "corrupt header: it is not a dict");
+  if (dict.kind != Value::Kind::dict) npy_error(file, "corrupt header: it is not a dict");
   if (dict.items.size() != 6)
     npy_error(file, "corrupt header: it must hold exactly 'descr', 'fortran_order' and 'shape'");
   const Value* descr = entry(dict, "descr");
@@ -421,10 +422,10 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& file) {
   const Value* shape = entry(dict, "shape");
   if (!descr || !fortran || !shape)
     npy_error(file, "corrupt header: it must hold exactly 'descr', 'fortran_order' and 'shape'");
-  if (fortran->kind != Value::boolean) npy_error(file, "corrupt header: 'fortran_order' is not True or False");
+  if (fortran->kind != Value::Kind::boolean) npy_error(file, "corrupt header: 'fortran_order' is not True or False");
   header.fortran_order = fortran->number != 0;
   header.dtype = to_dtype(*descr, file, 0);
-  if (shape->kind != Value::tuple) npy_error(file, "corrupt header: 'shape' is not a tuple");
+  if (shape->kind != Value::Kind::tuple) npy_error(file, "corrupt header: 'shape' is not a tuple");
   header.shape = to_shape(*shape, file, "'shape'");
   return header;
 }

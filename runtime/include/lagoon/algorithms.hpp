@@ -43,6 +43,17 @@ namespace lagoon {
   return std::views::iota(begin, end);
 }
 
+/// Root's `value` on every rank of the world: refs, tasks, small settings travel
+/// without raw MPI. @note collective over the world
+///
+/// **Example**: `ref = lagoon::broadcast(rt, ref, 0);   // the ref rank 0 put, everywhere`
+template <class T>
+  requires Shareable<T>
+[[nodiscard]] T broadcast(const Runtime& rt, T value, int root) {
+  mpi::bcast_bytes(&value, sizeof value, root, rt.world());
+  return value;
+}
+
 namespace detail {
 
 /// Folds first[0..n) with `op`, in kLanes independent accumulators so the loop runs

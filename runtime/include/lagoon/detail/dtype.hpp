@@ -1,6 +1,6 @@
 // NumPy dtypes as lagoon compares them: a tree of scalars ('<f8', '|S6',
 // '<M8[ns]') and structs, rendered the way NumPy writes `dtype.descr` in a .npy
-// header. The parser for .npy headers (runtime/src/npy.cpp) builds the same tree.
+// header. The parser for .npy headers (runtime/src/npy_header.cpp) builds the same tree.
 #pragma once
 
 #include <cstddef>
@@ -48,8 +48,8 @@ struct NpyHeader {
 /// Parses a whole header (`bytes` starts at the file's first byte and holds at least
 /// npy_header_bytes()). Throws FormatError, naming `file`, for anything malformed.
 [[nodiscard]] NpyHeader parse_npy_header(std::string_view bytes, const std::string& file);
-/// A version 1.0 header (3.0 when a field name is not ASCII... never: names are
-/// written as given) for `dtype` and `shape`, padded to a multiple of 64 bytes.
+/// A version 1.0 header for `dtype` and `shape` (field names written as given,
+/// control characters as \xNN escapes), padded to a multiple of 64 bytes.
 [[nodiscard]] std::string make_npy_header(const Dtype& dtype, const std::vector<std::size_t>& shape);
 
 }  // namespace lagoon::detail
