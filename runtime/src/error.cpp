@@ -30,6 +30,7 @@ void throw_error(ErrorKind kind, const std::string& what) {
     case ErrorKind::invalid_argument: throw InvalidArgument(as_is, what);
     case ErrorKind::runtime_finalized: throw RuntimeFinalized(as_is, what);
     case ErrorKind::transport: throw TransportError(as_is, what);
+    case ErrorKind::task: throw TaskError(as_is, what);
     case ErrorKind::generic: break;
   }
   throw Error(as_is, what, ErrorKind::generic);

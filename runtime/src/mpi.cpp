@@ -171,6 +171,17 @@ void Requests::wait_all() {
   check(rc, "MPI_Waitall");
 }
 
+bool Requests::test_all() {
+  int done = 0;
+  check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+  if (done) requests_.clear();
+  return done != 0;
+}
+
+void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into) {
+  check(MPI_Iallreduce(in, out, count, MPI_UINT64_T, MPI_SUM, comm, into.add()), "MPI_Iallreduce");
+}
+
 void Requests::cancel() noexcept {
   for (MPI_Request& r : requests_) {
     if (r == MPI_REQUEST_NULL) continue;

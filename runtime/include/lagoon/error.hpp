@@ -20,6 +20,7 @@ enum class ErrorKind : int {
   invalid_argument,
   runtime_finalized,
   transport,
+  task,
 };
 
 namespace detail {
@@ -112,6 +113,13 @@ class InvalidArgument : public ErrorOf<ErrorKind::invalid_argument> {
 
 /// A lagoon object used after its Runtime was destroyed (MPI is finalized).
 class RuntimeFinalized : public ErrorOf<ErrorKind::runtime_finalized> {
+ public:
+  using ErrorOf::ErrorOf;
+};
+
+/// A task that threw something other than a lagoon::Error: names the task, the rank
+/// and node that ran it, and the original message.
+class TaskError : public ErrorOf<ErrorKind::task> {
  public:
   using ErrorOf::ErrorOf;
 };

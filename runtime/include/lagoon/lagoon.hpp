@@ -16,3 +16,4 @@
 #include "lagoon/shared_array.hpp"
 #include "lagoon/shared_map.hpp"
 #include "lagoon/store_stats.hpp"
+#include "lagoon/task_pool.hpp"

@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstddef>
 #include <optional>
 #include <utility>
@@ -151,12 +152,18 @@ class Requests {
   [[nodiscard]] bool empty() const noexcept { return requests_.empty(); }
   /// MPI_Waitall; the set is empty after.
   void wait_all();
+  /// MPI_Testall: whether all completed (the set is empty after, if so).
+  [[nodiscard]] bool test_all();
   /// Cancels every outstanding request and waits for each to end (MPI_Cancel + MPI_Wait).
   void cancel() noexcept;
 
  private:
   std::vector<MPI_Request> requests_;
 };
+
+/// MPI_Iallreduce (MPI_SUM) of `count` 64-bit counters into `out`, added to `into`.
+/// @note collective over `comm`
+void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into);
 
 /// MPI_Send of `bytes` bytes in messages of at most `chunk` bytes (none for 0 bytes).
 void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm,

@@ -23,6 +23,8 @@ class ObjectStore;
 
 namespace detail {
 
+struct RefAccess;
+
 /// Contiguous ranges of Shareable elements, stored as raw bytes.
 template <class T>
 struct raw_range : std::false_type {};
@@ -54,9 +56,24 @@ class ObjectRef {
 
  private:
   friend class ObjectStore;
+  friend struct detail::RefAccess;
   explicit ObjectRef(const detail::RefData& data) : data_(data) {}
   detail::RefData data_;
 };
+
+namespace detail {
+/// What lagoon's own layers (tasks) read and make of a ref.
+struct RefAccess {
+  template <class T>
+  [[nodiscard]] static ObjectRef<T> make(const RefData& data) noexcept {
+    return ObjectRef<T>(data);
+  }
+  template <class T>
+  [[nodiscard]] static const RefData& data(const ObjectRef<T>& ref) noexcept {
+    return ref.data_;
+  }
+};
+}  // namespace detail
 
 /// A read-only view of Shareable data in the node's arena: a range of `E` (one
 /// element for a single value). No copy: `data()` points into node shared memory.

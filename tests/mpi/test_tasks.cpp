@@ -1,0 +1,235 @@
+// Tasks: define on every rank (checked), submit from any rank, futures, Future and
+// ObjectRef arguments (dependencies, placement by data, reading in place), results
+// inline and in the store, nesting on one rank, errors as their own kind, wait,
+// stealing of a skewed batch, and join.
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+namespace {
+
+using lagoon::testing::runtime;
+using lagoon::testing::throws;
+
+class TaskTest : public lagoon::testing::MpiTest {};
+
+/// Where a task ran, and what it saw.
+struct Ran {
+  int rank = -1;
+  int node = -1;
+  double value = 0;
+  bool in_place = false;
+};
+
+TEST_F(TaskTest, SubmitFromEveryRankAndGet) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto square = pool.define([](double x) { return x * x; });
+  std::vector<lagoon::Future<double>> futures;
+  for (int i = 0; i < 20; ++i) futures.push_back(pool.submit(square, rt.rank() * 100.0 + i));
+  for (int i = 0; i < 20; ++i) {
+    const double x = rt.rank() * 100.0 + i;
+    EXPECT_EQ(futures[static_cast<std::size_t>(i)].get(), x * x);
+    EXPECT_TRUE(futures[static_cast<std::size_t>(i)].ready());
+  }
+  pool.join();
+}
+
+TEST_F(TaskTest, DefineChecksThatEveryRankDefinesTheSameTasks) {
+  auto& rt = runtime();
+  if (rt.size() < 2) GTEST_SKIP() << "needs two ranks";
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>(
+      [&] {
+        if (rt.rank() == 0)
+          (void)pool.define([](double x) { return x; });
+        else
+          (void)pool.define([](int x) { return x; });
+      },
+      "every rank must define the same tasks in the same order"));
+  auto id = pool.define([](int x) { return x; });  // the pool goes on
+  EXPECT_EQ(pool.submit(id, 7).get(), 7);
+  pool.join();
+}
+
+TEST_F(TaskTest, SubmitOnRunsOnThatNode) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto where = pool.define([&rt](int tag) { return Ran{rt.rank(), rt.node(), static_cast<double>(tag), false}; });
+  std::vector<lagoon::Future<Ran>> futures;
+  for (int n = 0; n < rt.node_count(); ++n) futures.push_back(pool.submit_on(n, where, n));
+  for (int n = 0; n < rt.node_count(); ++n) {
+    const Ran r = futures[static_cast<std::size_t>(n)].get();
+    EXPECT_EQ(r.node, n);
+    EXPECT_EQ(rt.node_of(r.rank), n);
+    EXPECT_EQ(r.value, n);
+  }
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)pool.submit_on(rt.node_count(), where, 0); }, "nodes"));
+  pool.join();
+}
+
+TEST_F(TaskTest, AFutureArgumentIsADependency) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto slow_square = pool.define([](double x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return x * x;
+  });
+  auto add = pool.define([](double a, double b) { return a + b; });
+  const auto f = pool.submit(slow_square, 3.0);
+  const auto k = pool.submit(slow_square, f);  // 81, after f
+  const auto s = pool.submit(add, k, f);       // 90, after both
+  EXPECT_EQ(s.get(), 90.0);
+  EXPECT_TRUE(f.ready());
+  EXPECT_TRUE(k.ready());
+  pool.join();
+}
+
+TEST_F(TaskTest, AnObjectRefArgumentRunsWhereTheObjectIsAndIsReadInPlace) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 64 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto total = pool.define([&rt, &store](lagoon::ObjectView<double> v) {
+    return Ran{rt.rank(), rt.node(), std::reduce(v.begin(), v.end()), store.in_arena(v.data())};
+  });
+  const int owner = rt.size() - 1;  // on the last node
+  lagoon::ObjectRef<std::vector<double>> ref;
+  if (rt.rank() == owner) ref = store.put(std::vector<double>(1 << 20, 0.5));  // 8 MiB
+  ref = lagoon::broadcast(rt, ref, owner);
+  const Ran r = pool.submit(total, ref).get();
+  EXPECT_EQ(r.value, 0.5 * (1 << 20));
+  EXPECT_EQ(r.node, rt.node_of(owner));
+  EXPECT_TRUE(r.in_place);
+  EXPECT_EQ(store.stats()[static_cast<std::size_t>(rt.node())].fetches, 0u) << "nothing moved between nodes";
+  pool.join();
+}
+
+TEST_F(TaskTest, ALargeResultStaysInTheStoreOfTheNodeThatRanIt) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 64 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto ramp = pool.define([](int n) {
+    std::vector<double> v(static_cast<std::size_t>(n));
+    std::iota(v.begin(), v.end(), 0.0);
+    return v;
+  });
+  const int last = rt.node_count() - 1;
+  const auto big = pool.submit_on(last, ramp, 100000);  // 800 kB: in the store
+  const auto small = pool.submit_on(last, ramp, 10);    // 80 B: inline
+  const std::vector<double> got = big.get();
+  ASSERT_EQ(got.size(), 100000u);
+  EXPECT_EQ(got[99999], 99999.0);
+  const auto ref = big.ref();
+  EXPECT_EQ(ref.owner_node(), last);
+  EXPECT_EQ(store.get(ref)[12345], 12345.0);
+  EXPECT_EQ(small.get(), std::vector<double>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(store.get(small.ref()).size(), 10u);
+  pool.join();
+}
+
+TEST_F(TaskTest, NestedTasksWaitWithoutDeadlockEvenOnOneRank) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  lagoon::Task<long(long)> fib;
+  fib = pool.define([&](long n) -> long {
+    if (n < 2) return n;
+    auto a = pool.submit(fib, n - 1);
+    auto b = pool.submit(fib, n - 2);
+    return a.get() + b.get();
+  });
+  if (rt.rank() == 0) EXPECT_EQ(pool.submit(fib, 15).get(), 610);
+  pool.join();
+}
+
+TEST_F(TaskTest, AFailedTaskThrowsItsErrorFromGetAndThePoolGoesOn) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto boom = pool.define([](int kind) -> int {
+    if (kind == 0) throw std::runtime_error("boom in a worker");
+    if (kind == 1) throw lagoon::ShapeError("rows [5, 3) are not a range");
+    return kind;
+  });
+  const int last = rt.node_count() - 1;
+  EXPECT_TRUE(throws<lagoon::TaskError>([&] { (void)pool.submit_on(last, boom, 0).get(); }, "boom in a worker"));
+  EXPECT_TRUE(throws<lagoon::TaskError>([&] { (void)pool.submit_on(last, boom, 0).get(); },
+                                        "(node " + std::to_string(last) + ")"));
+  EXPECT_TRUE(throws<lagoon::ShapeError>([&] { (void)pool.submit_on(last, boom, 1).get(); }, "are not a range"));
+  EXPECT_EQ(pool.submit_on(last, boom, 5).get(), 5);
+  pool.join();
+}
+
+TEST_F(TaskTest, AFreedObjectArgumentIsObjectFreedFromGet) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto first = pool.define([](lagoon::ObjectView<int> v) { return v[0]; });
+  auto ref = store.put(std::vector<int>{4, 5, 6});
+  EXPECT_EQ(pool.submit(first, ref).get(), 4);
+  store.free(ref);
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)pool.submit(first, ref).get(); }, "was freed"));
+  pool.join();
+}
+
+TEST_F(TaskTest, WaitReturnsTheFirstToFinish) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto nap = pool.define([](int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  });
+  std::vector<lagoon::Future<int>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(pool.submit(nap, 5 * (i + 1)));
+  const auto done = lagoon::wait(futures, 3);
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(std::set<std::size_t>(done.begin(), done.end()).size(), 3u);
+  for (auto i : done) EXPECT_TRUE(futures[i].ready());
+  EXPECT_EQ(lagoon::wait(futures, 6).size(), 6u);
+  pool.join();
+}
+
+TEST_F(TaskTest, ASkewedBatchIsSharedByEveryNodeAndJoinWaitsForAllOfIt) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto work = pool.define([&rt](int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return Ran{rt.rank(), rt.node(), 0, false};
+  });
+  auto spawn = pool.define([&](int children) {  // tasks that submit tasks, which join must wait for
+    for (int i = 0; i < children; ++i) (void)pool.submit(work, 1);
+    return Ran{rt.rank(), rt.node(), 0, false};
+  });
+  std::vector<lagoon::Future<Ran>> futures;
+  if (rt.rank() == 0) {
+    for (int i = 0; i < 12 * rt.size(); ++i) futures.push_back(pool.submit(work, 20));  // all on node 0
+    for (int i = 0; i < 4; ++i) futures.push_back(pool.submit(spawn, 5));
+  }
+  pool.join();  // every rank works
+  std::set<int> ranks, nodes;
+  for (const auto& f : futures) {
+    ASSERT_TRUE(f.ready());  // join returned after every task ran
+    const Ran r = f.get();
+    ranks.insert(r.rank);
+    nodes.insert(r.node);
+  }
+  if (rt.rank() == 0) {
+    EXPECT_EQ(static_cast<int>(nodes.size()), rt.node_count()) << "every node took a share";
+    EXPECT_GE(static_cast<int>(ranks.size()), std::min(rt.size(), 2));
+  }
+}
+
+}  // namespace
