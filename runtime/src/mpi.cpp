@@ -124,10 +124,12 @@ void SharedWindow::sync() const { check(MPI_Win_sync(win_), "MPI_Win_sync"); }
 
 namespace {
 
-/// Calls `step(offset, count)` for each piece of at most `chunk` bytes of `bytes`.
+/// Calls `step(offset, count)` for each piece of at most `chunk` bytes of `bytes`;
+/// once, with a count of 0, for 0 bytes (every transfer is at least one message).
 template <class F>
 void for_each_piece(std::size_t bytes, std::size_t chunk, F&& step) {
   chunk = std::clamp<std::size_t>(chunk, 1, max_message_bytes);
+  if (bytes == 0) return step(std::size_t{0}, 0);
   for (std::size_t done = 0; done < bytes; done += chunk) step(done, static_cast<int>(std::min(chunk, bytes - done)));
 }
 
@@ -176,6 +178,16 @@ bool Requests::test_all() {
   check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
   if (done) requests_.clear();
   return done != 0;
+}
+
+std::pair<std::size_t, std::size_t> Requests::wait_any() {
+  int index = MPI_UNDEFINED;
+  MPI_Status status;
+  check(MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &index, &status), "MPI_Waitany");
+  if (index == MPI_UNDEFINED) return {requests_.size(), 0};
+  int count = 0;
+  check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  return {static_cast<std::size_t>(index), static_cast<std::size_t>(count)};
 }
 
 void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into) {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "lagoon/detail/checked.hpp"
 #include "lagoon/detail/dtype.hpp"
 #include "lagoon/error.hpp"
 #include "npy_internal.hpp"
@@ -20,12 +21,9 @@ void npy_error(const std::string& file, const std::string& why) {
 
 std::uint64_t shape_product(const std::vector<std::size_t>& shape, std::uint64_t limit, const std::string& file,
                             const char* what) {
-  std::uint64_t n = 1;
-  for (std::size_t extent : shape) {
-    if (extent != 0 && n > limit / extent) npy_error(file, std::string(what) + " is too large");
-    n *= extent;
-  }
-  return n;
+  const auto n = checked_product(shape, limit);
+  if (!n) npy_error(file, std::string(what) + " is too large");
+  return *n;
 }
 
 namespace {

@@ -269,6 +269,7 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
                      HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(heap.get_segment_manager()));
                });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
+  s.open();  // last: other nodes may ask at once
 }
 
 StoreCore::~StoreCore() {

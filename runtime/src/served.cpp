@@ -49,7 +49,6 @@ void ArenaServed::open_arena(const Runtime& rt, std::size_t bytes, std::size_t s
     capacity_source = setting != 0 ? setting_name : "the default";
   }
   arena = Arena(rt, static_cast<std::size_t>(capacity), what, create);
-  open();
 }
 
 void ArenaServed::close_arena() noexcept {

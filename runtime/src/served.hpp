@@ -59,8 +59,9 @@ class Served : public Handler {
 class ArenaServed : public Served {
  public:
   /// Agrees on the arena's size (`bytes`; 0 takes `setting`, else `fallback`, as world
-  /// rank 0 sees them) and the archive format, makes the arena (the node leader runs
-  /// `create`), then opens the object. @note collective over the world
+  /// rank 0 sees them) and the archive format, and makes the arena (the node leader runs
+  /// `create`). The caller finds its tables in it, then calls open(): a request may
+  /// come in at once. @note collective over the world
   void open_arena(const Runtime& rt, std::size_t bytes, std::size_t setting, std::size_t fallback,
                   const char* setting_name, const std::function<void(Heap&)>& create);
   /// close(), then frees the arena unless the Runtime is gone (its clean-up did).

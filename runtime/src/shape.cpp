@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/checked.hpp"
 #include "lagoon/error.hpp"
 
 namespace lagoon::detail {
@@ -18,12 +19,11 @@ std::size_t agreed_element_count(const Runtime& rt, std::span<const std::size_t>
       [&] {
         if (shape.empty()) throw ShapeError(what + ": a shape needs at least one dimension");
         const std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / element_bytes;
-        for (std::size_t extent : shape) {
-          if (extent != 0 && count > limit / extent)
-            throw ShapeError(what + ": the element count overflows (more than " + std::to_string(limit) +
-                             " elements of " + std::to_string(element_bytes) + " bytes)");
-          count *= extent;
-        }
+        const auto product = checked_product(shape, limit);
+        if (!product)
+          throw ShapeError(what + ": the element count overflows (more than " + std::to_string(limit) +
+                           " elements of " + std::to_string(element_bytes) + " bytes)");
+        count = static_cast<std::size_t>(*product);
       },
       &same);
   return count;

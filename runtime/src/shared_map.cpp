@@ -220,6 +220,7 @@ MapCore::MapCore(const Runtime& rt, std::size_t bytes, std::string what) : state
     heap.construct<MapTable>(kTableName)(HeapAllocator<char>(heap.get_segment_manager()));
   });
   s.table = s.arena.heap().find<MapTable>(kTableName).first;
+  s.open();  // last: other nodes may ask at once
 }
 
 MapCore::MapCore(MapCore&&) noexcept = default;

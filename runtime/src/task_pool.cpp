@@ -26,8 +26,34 @@
 namespace lagoon::detail {
 namespace {
 
-using Lock = std::lock_guard<bip::interprocess_mutex>;
 using Clock = std::chrono::steady_clock;
+
+/// A hint to the core that this thread spins.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/// Holds the node table's mutex. It spins on try_lock a little before it blocks: the
+/// node's ranks hold the mutex for a microsecond or two, and a futex sleep and wake
+/// between processes costs several times that.
+class Lock {
+ public:
+  explicit Lock(bip::interprocess_mutex& m) : m_(m) {
+    for (int i = 0; i < 128; ++i) {
+      if (m_.try_lock()) return;
+      cpu_relax();
+    }
+    m_.lock();
+  }
+  ~Lock() { m_.unlock(); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  bip::interprocess_mutex& m_;
+};
 
 /// A task in a queue (and on the wire, followed by its payload: the FutureKeys it
 /// depends on, then its arguments).
@@ -43,13 +69,27 @@ struct QueuedTask {
   std::uint64_t payload_bytes = 0;
 };
 
-struct FutureRecord {
+/// A future's outcome without its bytes: what a record holds, `complete` carries and
+/// `query` answers.
+struct OutcomeHead {
   FutureState state = FutureState::pending;
   std::int32_t error = 0;
   std::uint32_t task = 0;
   std::int32_t rank = -1;
   std::int32_t node = -1;
+  std::uint32_t reserved = 0;
   RefData ref;
+
+  static OutcomeHead of(const FutureStatus& st) {
+    return {st.state, static_cast<std::int32_t>(st.error), st.task, st.rank, st.node, 0, st.ref};
+  }
+  [[nodiscard]] FutureStatus with(std::vector<std::byte> data) const {
+    return {state, static_cast<ErrorKind>(error), task, rank, node, ref, std::move(data)};
+  }
+};
+
+struct FutureRecord {
+  OutcomeHead head;
   std::uint64_t data = 0;  ///< arena handle of the inline result or the message
   std::uint64_t data_bytes = 0;
 };
@@ -71,29 +111,13 @@ struct PoolTable {
 enum class PoolOp : std::uint32_t {
   enqueue = 1,  ///< body: a QueuedTask and its payload; answer: empty
   complete,     ///< args: CompleteArgs; body: the result's wire bytes or the message; answer: empty
-  query,        ///< args: the future's serial; answer: a StatusHead and its data
+  query,        ///< args: the future's serial; answer: an OutcomeHead and its data
   steal,        ///< answer: a QueuedTask and its payload, or nothing
 };
 
 struct CompleteArgs {
   std::uint64_t serial = 0;
-  FutureState state = FutureState::pending;
-  std::int32_t error = 0;
-  std::uint32_t task = 0;
-  std::int32_t rank = -1;
-  std::int32_t node = -1;
-  std::uint32_t reserved = 0;
-  RefData ref;
-};
-
-struct StatusHead {
-  FutureState state = FutureState::pending;
-  std::int32_t error = 0;
-  std::uint32_t task = 0;
-  std::int32_t rank = -1;
-  std::int32_t node = -1;
-  std::uint32_t reserved = 0;
-  RefData ref;
+  OutcomeHead outcome;
 };
 
 constexpr const char* kTableName = "lagoon.pool";
@@ -109,10 +133,10 @@ std::map<std::uint32_t, PoolCore*>& registry() {
   return pools;
 }
 
-/// A waiting rank's pause when there was nothing to run: it yields the core for the
-/// first 200 us (a result another rank of the node is computing comes in
-/// microseconds, and a sleep costs at least the kernel's timer slack, ~50 us), then
-/// sleeps, longer as the wait lasts, up to 500 us.
+/// A waiting rank's pause when there was nothing to run: it spins for the first 50 us
+/// and yields the core until 200 us (a result another rank of the node is computing
+/// comes in microseconds, a system call costs a few, and a sleep at least the kernel's
+/// timer slack, ~50 us), then sleeps, longer as the wait lasts, up to 500 us.
 class Backoff {
  public:
   void reset() noexcept { since_ = {}; }
@@ -120,6 +144,10 @@ class Backoff {
     const auto now = Clock::now();
     if (since_ == Clock::time_point{}) since_ = now;
     const auto waited = now - since_;
+    if (waited < std::chrono::microseconds(50)) {  // spin: a system call costs more here
+      for (int i = 0; i < 64; ++i) cpu_relax();
+      return;
+    }
     if (waited < std::chrono::microseconds(200)) {
       std::this_thread::yield();
       return;
@@ -156,22 +184,14 @@ class PoolState final : public ArenaServed {
         const auto args = request.args_as<CompleteArgs>();
         std::vector<std::byte> body(request.header.body_bytes);
         t.receive_body(request, std::span<std::byte>(body));
-        FutureStatus st;
-        st.state = args.state;
-        st.error = static_cast<ErrorKind>(args.error);
-        st.task = args.task;
-        st.rank = args.rank;
-        st.node = args.node;
-        st.ref = args.ref;
-        st.data = std::move(body);
-        write(args.serial, st);
+        write(args.serial, args.outcome.with(std::move(body)));
         t.answer(request, {});
         return;
       }
       case PoolOp::query: {
         const auto serial = request.args_as<std::uint64_t>();
         const FutureStatus st = read(serial);
-        StatusHead head{st.state, static_cast<std::int32_t>(st.error), st.task, st.rank, st.node, 0, st.ref};
+        const OutcomeHead head = OutcomeHead::of(st);
         std::vector<std::byte> answer(sizeof head + st.data.size());
         std::memcpy(answer.data(), &head, sizeof head);
         if (!st.data.empty()) std::memcpy(answer.data() + sizeof head, st.data.data(), st.data.size());
@@ -226,15 +246,14 @@ class PoolState final : public ArenaServed {
   /// Whether this node's record of `serial` is no longer pending. Needs the lock.
   bool settled_locked(std::uint64_t serial) const {
     const auto it = table->futures.find(serial);
-    return it != table->futures.end() && it->second.state != FutureState::pending;
+    return it != table->futures.end() && it->second.head.state != FutureState::pending;
   }
 
-  /// A stealable task for another node, oldest last (the node's own ranks take from
-  /// the front). Empty when there is none.
+  /// A stealable task for another node, the oldest (the node's own ranks take the
+  /// newest). Empty when there is none.
   void steal(std::vector<std::byte>& out) {
     const Lock lock(table->mutex);
-    for (auto it = table->queue.end(); it != table->queue.begin();) {
-      --it;
+    for (auto it = table->queue.begin(); it != table->queue.end(); ++it) {
       if (!it->stealable || it->deps != 0) continue;
       QueuedTask head;
       const auto payload = take(it, head);
@@ -250,7 +269,7 @@ class PoolState final : public ArenaServed {
     const Lock lock(table->mutex);
     const std::uint64_t serial = ++table->next_serial;
     FutureRecord r;
-    r.task = task;
+    r.head.task = task;
     try {
       table->futures.emplace(serial, r);
     } catch (const bip::bad_alloc&) {
@@ -268,12 +287,7 @@ class PoolState final : public ArenaServed {
     std::byte* at = st.data.empty() ? nullptr : arena.allocate(st.data.size());
     if (!st.data.empty() && at == nullptr) throw full("a task's result", st.data.size());
     if (at) std::memcpy(at, st.data.data(), st.data.size());
-    r.state = st.state;
-    r.error = static_cast<std::int32_t>(st.error);
-    r.task = st.task;
-    r.rank = st.rank;
-    r.node = st.node;
-    r.ref = st.ref;
+    r.head = OutcomeHead::of(st);
     r.data = at ? arena.handle(at) : 0;
     r.data_bytes = st.data.size();
   }
@@ -285,18 +299,12 @@ class PoolState final : public ArenaServed {
       throw InvalidArgument(what + ": no future " + std::to_string(serial) + " on node " + std::to_string(node) +
                             " (a corrupt or foreign future?)");
     const FutureRecord& r = it->second;
-    FutureStatus st;
-    st.state = r.state;
-    st.error = static_cast<ErrorKind>(r.error);
-    st.task = r.task;
-    st.rank = r.rank;
-    st.node = r.node;
-    st.ref = r.ref;
+    std::vector<std::byte> data;
     if (r.data_bytes) {
       const std::byte* p = arena.address(r.data);
-      st.data.assign(p, p + r.data_bytes);
+      data.assign(p, p + r.data_bytes);
     }
-    return st;
+    return r.head.with(std::move(data));
   }
 
   OutOfMemory full(const char* what_for, std::size_t bytes) const {
@@ -324,6 +332,7 @@ PoolCore::PoolCore(const Runtime& rt, ObjectStore& store, std::size_t bytes) : s
     heap.construct<PoolTable>(kTableName)(heap.get_segment_manager());
   });
   s.table = s.arena.heap().find<PoolTable>(kTableName).first;
+  s.open();  // last: other nodes may ask at once
   s.next_victim = (s.node + 1) % s.ctx->node_count;
   const std::lock_guard lock(registry_mutex());
   registry()[s.id] = this;
@@ -406,18 +415,10 @@ FutureStatus PoolCore::status(const FutureKey& key) {
   if (key.pool != s.id) throw InvalidArgument(s.what + ": a future of another pool");
   if (key.home == s.node) return s.read(key.serial);
   const auto answer = s.call(key.home, PoolOp::query, bytes_of(key.serial));
-  StatusHead head;
+  OutcomeHead head;
   if (answer.size() < sizeof head) throw TransportError(s.what + ": a malformed answer about a future");
   std::memcpy(&head, answer.data(), sizeof head);
-  FutureStatus st;
-  st.state = head.state;
-  st.error = static_cast<ErrorKind>(head.error);
-  st.task = head.task;
-  st.rank = head.rank;
-  st.node = head.node;
-  st.ref = head.ref;
-  st.data.assign(answer.begin() + sizeof head, answer.end());
-  return st;
+  return head.with({answer.begin() + sizeof head, answer.end()});
 }
 
 FutureStatus PoolCore::await(const FutureKey& key) {
@@ -461,7 +462,11 @@ bool PoolCore::run_one() {
   std::vector<FutureKey> remote;
   {
     const Lock lock(s.table->mutex);
-    for (auto it = s.table->queue.begin(); it != s.table->queue.end(); ++it) {
+    // Newest first (thieves take the oldest): a task that waits for the tasks it just
+    // submitted runs them before older work, so nesting stays as deep as the
+    // recursion, not as long as the queue.
+    for (auto it = s.table->queue.end(); it != s.table->queue.begin();) {
+      --it;
       if (it->deps == 0) {
         payload = s.take(it, head);
         found = true;
@@ -539,24 +544,19 @@ bool PoolCore::run_one() {
     outcome.state = FutureState::done;
     outcome.ref = run.ref_;
     outcome.data = std::move(run.wire_);
-  } catch (const Error& e) {
-    outcome.state = FutureState::failed;
-    outcome.error = e.kind();
-    const std::string text = e.what();
-    outcome.data.assign(reinterpret_cast<const std::byte*>(text.data()),
-                        reinterpret_cast<const std::byte*>(text.data()) + text.size());
   } catch (const std::exception& e) {
+    // The user's code failed: the future keeps the error's kind (generic for anything
+    // that is not a lagoon::Error) and message; the pool goes on.
+    const auto* error = dynamic_cast<const Error*>(&e);
     outcome.state = FutureState::failed;
-    outcome.error = ErrorKind::generic;
-    const std::string text = e.what();
-    outcome.data.assign(reinterpret_cast<const std::byte*>(text.data()),
-                        reinterpret_cast<const std::byte*>(text.data()) + text.size());
+    outcome.error = error ? error->kind() : ErrorKind::generic;
+    const auto text = std::as_bytes(std::span<const char>(e.what(), std::strlen(e.what())));
+    outcome.data.assign(text.begin(), text.end());
   }
   if (head.future.home == s.node) {
     s.write(head.future.serial, outcome);
   } else {
-    const CompleteArgs args{head.future.serial, outcome.state, static_cast<std::int32_t>(outcome.error), outcome.task,
-                            outcome.rank, outcome.node, 0, outcome.ref};
+    const CompleteArgs args{head.future.serial, OutcomeHead::of(outcome)};
     (void)s.call(head.future.home, PoolOp::complete, bytes_of(args), outcome.data);
   }
   ++s.completed;

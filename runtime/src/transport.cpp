@@ -156,8 +156,8 @@ void Transport::send_request(int node, Header header, const Ask& ask) {
   Outbox& box = outboxes_[static_cast<std::size_t>(node)];
   send_batch(node, box);  // posts sent before stay before
   const bool body_inline = sizeof header + ask.args.size() + ask.body.size() <= kInlineBytes;
-  std::vector<std::byte> first;
-  first.reserve(sizeof header + ask.args.size() + (body_inline ? ask.body.size() : 0));
+  thread_local std::vector<std::byte> first;  // its capacity stays: no allocation per request
+  first.clear();
   append(first, {bytes_of(header), ask.args, body_inline ? ask.body : std::span<const std::byte>()});
   const int service = service_rank(node);
   mpi::send_bytes(first.data(), first.size(), service, kRequestTag, comm_);
@@ -167,11 +167,14 @@ void Transport::send_request(int node, Header header, const Ask& ask) {
 Transport::Pending Transport::start(int node, const Ask& ask, std::span<std::byte> answer) {
   Pending pending;
   pending.node_ = node;
-  pending.tag_ = next_tag(2);
-  pending.bytes_ = answer.size();
-  mpi::irecv_bytes(answer.data(), answer.size(), service_rank(node), pending.tag_ + 1, comm_, chunk_, pending.body_);
+  const int tag = next_tag(2);
+  const int service = service_rank(node);
+  pending.error_ = std::make_unique<std::byte[]>(kErrorBytes);
+  mpi::irecv_bytes(pending.error_.get(), kErrorBytes, service, tag, comm_, kErrorBytes, pending.receives_);
+  mpi::irecv_bytes(answer.data(), answer.size(), service, tag + 1, comm_, chunk_, pending.receives_);
+  pending.pieces_ = answer.empty() ? 1 : (answer.size() + chunk_ - 1) / chunk_;
   Header header{Verb::call};
-  header.reply_tag = pending.tag_;
+  header.reply_tag = tag;
   header.answer_bytes = answer.size();
   const std::lock_guard lock(outbox_mutex_);
   send_request(node, header, ask);
@@ -179,13 +182,15 @@ Transport::Pending Transport::start(int node, const Ask& ask, std::span<std::byt
 }
 
 void Transport::finish(Pending& pending, std::string_view what) {
-  std::vector<std::byte> first;
-  const AnswerHead head = receive_head(pending.node_, pending.tag_, first, what);  // an error cancels the receives
-  if (head.bytes != pending.bytes_ || first.size() != sizeof head)
-    throw TransportError(std::string(what) + ": node " + std::to_string(pending.node_) + " answered " +
-                         std::to_string(head.bytes) + " bytes where " + std::to_string(pending.bytes_) +
-                         " were asked for");
-  pending.body_.wait_all();
+  for (std::size_t left = pending.pieces_; left > 0; --left) {
+    const auto [index, bytes] = pending.receives_.wait_any();
+    if (index == 0) {  // an error instead of the body: the body's receives are cancelled
+      (void)parse_head(pending.node_, {pending.error_.get(), bytes}, what);
+      throw TransportError(std::string(what) + ": node " + std::to_string(pending.node_) +
+                           " sent an answer head where its body was due");
+    }
+  }
+  pending.receives_.cancel();  // the error's receive, which nothing will match
 }
 
 void Transport::call(int node, const Ask& ask, std::span<std::byte> answer, std::string_view what) {
@@ -203,7 +208,7 @@ std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_vie
   }
   std::vector<std::byte> first;
   const AnswerHead head = receive_head(node, header.reply_tag, first, what);
-  if (first.size() > sizeof head) return {first.begin() + sizeof head, first.end()};
+  if (first.size() > sizeof head || head.bytes == 0) return {first.begin() + sizeof head, first.end()};
   std::vector<std::byte> body(head.bytes);
   mpi::recv_bytes(body.data(), body.size(), service_rank(node), header.reply_tag, comm_, chunk_);
   return body;
@@ -211,6 +216,10 @@ std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_vie
 
 AnswerHead Transport::receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const {
   first = mpi::Message::probe(service_rank(node), tag, comm_).receive();
+  return parse_head(node, first, what);
+}
+
+AnswerHead Transport::parse_head(int node, std::span<const std::byte> first, std::string_view what) const {
   AnswerHead head;
   const auto malformed = [&] {
     return TransportError(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer (" +
@@ -306,8 +315,7 @@ void Transport::answer(const Request& request, std::span<const std::byte> body) 
   const int client = request.source;
   const int tag = h.reply_tag;
   if (h.answer_bytes != kAnySize) {
-    // The client has posted its receives for the body on the next tag.
-    mpi::send_bytes(&head, sizeof head, client, tag, comm_);
+    // The client has posted its receives for the body on the next tag: the body alone.
     mpi::send_bytes(body.data(), body.size(), client, tag + 1, comm_, chunk_);
     return;
   }
@@ -457,8 +465,11 @@ void Transport::dispatch(const Request& request) {
     const auto* error = dynamic_cast<const Error*>(&e);
     const ErrorKind kind = error ? error->kind() : ErrorKind::generic;
     if (h.verb == Verb::call && !request.answered_) {
-      // The client waits for an answer: the error, as its kind and message.
-      const std::string text = error ? e.what() : e.what() + on_rank();
+      // The client waits for an answer: the error, as its kind and message (which fits
+      // the receive a client of an answer of known size posted for it).
+      std::string text = error ? e.what() : e.what() + on_rank();
+      if (h.answer_bytes != kAnySize && text.size() > kErrorBytes - sizeof(AnswerHead))
+        text.resize(kErrorBytes - sizeof(AnswerHead));
       AnswerHead head;
       head.error = static_cast<std::int32_t>(kind);
       head.bytes = text.size();

@@ -22,13 +22,15 @@
 //     request asks of its target is the target's own verb (Header::op), from the
 //     target's enum (GlobalArray's, the store's, the map's): the transport never
 //     looks at it.
-//   - `call` is answered, once, on the reply tag: an AnswerHead (an ErrorKind and a
-//     size), then the answer's body. A call whose client knows the answer's size posts
-//     its receives for the body (on reply_tag + 1) before the request goes out, so the
-//     body moves straight into place at full speed; otherwise the body comes inline
-//     with the head when it fits, else in pieces on the reply tag. A target that
-//     throws answers with the error's kind and message, which the client throws as
-//     the same Error subclass.
+//   - `call` is answered once. A call whose client knows the answer's size posts its
+//     receives before the request goes out: the body's pieces on reply_tag + 1, and one
+//     for an error on the reply tag; a successful answer is the body alone, straight
+//     into place (one message for a small get), and an error is an AnswerHead (its
+//     ErrorKind) and its message on the reply tag, after which the client cancels the
+//     body's receives. A call whose answer has a size only the target knows gets an
+//     AnswerHead (an ErrorKind and a size) on the reply tag, then the body: inline when
+//     it fits, else in pieces on the reply tag. Either way the client throws a
+//     target's error as the same Error subclass, with its message.
 //   - `post` is one-way. Posts whose header + args + body fit kInlineBytes are packed,
 //     per node, into one `batch` message, sent when full, before any other request to
 //     that node (so order holds), and at flush: a stream of 8-byte accumulates costs a
@@ -62,6 +64,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -165,6 +168,8 @@ class Transport {
   static constexpr std::uint32_t kMaxUnflushed = 1024;
   /// Header::answer_bytes of a call whose answer's size only the target knows.
   static constexpr std::uint64_t kAnySize = UINT64_MAX;
+  /// The most bytes of an error's answer (head and message) to a call of known size.
+  static constexpr std::size_t kErrorBytes = 4096;
 
   /// Duplicates the world communicator and starts the service thread on node leaders.
   /// Throws InvalidArgument (on every rank) unless MPI runs with MPI_THREAD_MULTIPLE.
@@ -197,9 +202,9 @@ class Transport {
    private:
     friend class Transport;
     int node_ = -1;
-    int tag_ = 0;
-    std::size_t bytes_ = 0;
-    mpi::Requests body_;  ///< cancelled if the answer is an error, or never awaited
+    std::size_t pieces_ = 0;               ///< receives of the answer's body
+    std::unique_ptr<std::byte[]> error_;   ///< where an error's head and message land
+    mpi::Requests receives_;  ///< [0]: an error; then the body's pieces. What is left is cancelled.
   };
   /// Sends a call whose answer is exactly `answer.size()` bytes, received straight into
   /// `answer` (posted before the request goes out). `finish` completes it.
@@ -250,6 +255,8 @@ class Transport {
   /// Receives the head of a call's answer on `tag`; throws the target's error, or a
   /// TransportError for a malformed one. `first` keeps the message (an inline body).
   AnswerHead receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const;
+  /// The head at the front of an answer's first message; throws the target's error.
+  AnswerHead parse_head(int node, std::span<const std::byte> first, std::string_view what) const;
   /// Sends `node` a flush and returns what it answered, for several nodes at once.
   void flush_nodes(const std::vector<int>& nodes);
 

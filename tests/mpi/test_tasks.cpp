@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -149,8 +150,84 @@ TEST_F(TaskTest, NestedTasksWaitWithoutDeadlockEvenOnOneRank) {
     auto b = pool.submit(fib, n - 2);
     return a.get() + b.get();
   });
-  if (rt.rank() == 0) EXPECT_EQ(pool.submit(fib, 15).get(), 610);
+  if (rt.rank() == 0) EXPECT_EQ(pool.submit(fib, 20).get(), 6765);  // 21,891 tasks
   pool.join();
+}
+
+TEST_F(TaskTest, ManyTasksFromEveryRankAtOnce) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store, 256 << 20);
+  auto twice = pool.define([](std::int64_t x) { return 2 * x; });
+  constexpr int kTasks = 100000;
+  std::vector<lagoon::Future<std::int64_t>> futures;
+  futures.reserve(kTasks);
+  for (int i = 0; i < kTasks; ++i) futures.push_back(pool.submit(twice, std::int64_t{rt.rank()} * kTasks + i));
+  int wrong = 0;
+  for (int i = 0; i < kTasks; ++i)
+    wrong += futures[static_cast<std::size_t>(i)].get() != 2 * (std::int64_t{rt.rank()} * kTasks + i) ? 1 : 0;
+  EXPECT_EQ(wrong, 0);
+  pool.join();
+}
+
+TEST_F(TaskTest, ADagOfAThousandTasksLinkedByFutures) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto one = pool.define([](int x) { return std::int64_t{x}; });
+  auto add = pool.define([](std::int64_t a, std::int64_t b) { return (a + b) % 1000000007; });
+  if (rt.rank() == rt.size() - 1) {
+    constexpr std::size_t kTasks = 1000;
+    std::vector<lagoon::Future<std::int64_t>> f;
+    std::vector<std::int64_t> model;
+    f.push_back(pool.submit(one, 1));
+    f.push_back(pool.submit(one, 2));
+    model = {1, 2};
+    for (std::size_t i = 2; i < kTasks; ++i) {  // each task waits for the one before and one far back
+      f.push_back(pool.submit(add, f[i - 1], f[i / 2]));
+      model.push_back((model[i - 1] + model[i / 2]) % 1000000007);
+    }
+    EXPECT_EQ(f.back().get(), model.back());
+    EXPECT_EQ(f[kTasks / 3].get(), model[kTasks / 3]);
+  }
+  pool.join();
+}
+
+TEST_F(TaskTest, TasksUseGlobalArraysStoresAndMapsInside) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::GlobalArray<std::int64_t> counts(rt, {8});
+  lagoon::SharedMap<std::string, int> seen(rt, 1 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto visit = pool.define([&](int i) {
+    const std::int64_t one = 1;
+    counts.accumulate(static_cast<std::size_t>(i % 8), static_cast<std::size_t>(i % 8) + 1,
+                      std::span<const std::int64_t>(&one, 1));
+    seen.update("visits", [](std::optional<int> n) { return n.value_or(0) + 1; });
+    return store.put(std::string("visited ") + std::to_string(i));
+  });
+  std::vector<lagoon::Future<lagoon::ObjectRef<std::string>>> futures;
+  for (int i = 0; i < 16; ++i) futures.push_back(pool.submit(visit, rt.rank() * 16 + i));
+  for (int i = 0; i < 16; ++i)
+    EXPECT_EQ(store.get(futures[static_cast<std::size_t>(i)].get()), "visited " + std::to_string(rt.rank() * 16 + i));
+  pool.join();
+  counts.fence();
+  std::vector<std::int64_t> all(8);
+  counts.get(0, 8, all);
+  EXPECT_EQ(std::accumulate(all.begin(), all.end(), std::int64_t{0}), 16 * rt.size());
+  EXPECT_EQ(seen.get("visits"), 16 * rt.size());
+}
+
+TEST_F(TaskTest, APoolDestroyedWithTasksQueuedEndsWithoutHanging) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  lagoon::Future<int> orphan;
+  {
+    lagoon::TaskPool pool(rt, store);
+    auto id = pool.define([](int x) { return x; });
+    orphan = pool.submit(id, 1);  // never run: nobody waits before the pool ends
+  }  // collective; the queued task is dropped with the pool
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)orphan.get(); }, "is gone"));
 }
 
 TEST_F(TaskTest, AFailedTaskThrowsItsErrorFromGetAndThePoolGoesOn) {

@@ -154,6 +154,9 @@ class Requests {
   void wait_all();
   /// MPI_Testall: whether all completed (the set is empty after, if so).
   [[nodiscard]] bool test_all();
+  /// MPI_Waitany: waits for one outstanding request; returns its index (in the order
+  /// they were added) and the bytes it received.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> wait_any();
   /// Cancels every outstanding request and waits for each to end (MPI_Cancel + MPI_Wait).
   void cancel() noexcept;
 
@@ -165,7 +168,8 @@ class Requests {
 /// @note collective over `comm`
 void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into);
 
-/// MPI_Send of `bytes` bytes in messages of at most `chunk` bytes (none for 0 bytes).
+/// MPI_Send of `bytes` bytes in messages of at most `chunk` bytes (one empty message
+/// for 0 bytes, so that a receive of 0 bytes always has its match).
 void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm,
                 std::size_t chunk = max_message_bytes);
 /// MPI_Recv of `bytes` bytes sent by send_bytes with the same `chunk`.
