@@ -167,12 +167,6 @@ MPI_Request* Requests::add() {
   return &requests_.back();
 }
 
-void Requests::wait_all() {
-  const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
-  if (rc == MPI_SUCCESS) requests_.clear();  // on failure, the destructor cancels what is left
-  check(rc, "MPI_Waitall");
-}
-
 bool Requests::test_all() {
   int done = 0;
   check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");

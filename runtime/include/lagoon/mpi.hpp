@@ -136,7 +136,7 @@ void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm co
 ///   mpi::Requests r;
 ///   mpi::irecv_bytes(buffer, n, source, tag, comm, chunk, r);
 ///   ... send the request that makes the peer answer ...
-///   r.wait_all();
+///   while (!r.test_all()) { /* other work */ }
 class Requests {
  public:
   Requests() = default;
@@ -150,8 +150,6 @@ class Requests {
   /// A slot for one more request (pass it to an MPI_I* call).
   [[nodiscard]] MPI_Request* add();
   [[nodiscard]] bool empty() const noexcept { return requests_.empty(); }
-  /// MPI_Waitall; the set is empty after.
-  void wait_all();
   /// MPI_Testall: whether all completed (the set is empty after, if so).
   [[nodiscard]] bool test_all();
   /// MPI_Waitany: waits for one outstanding request; returns its index (in the order
