@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up lagoon and runs the whole test suite (CTest: 124 tests, 7–9 minutes on 2 cores once built).
+# Sets up lagoon and runs the whole test suite (CTest: 126 tests, 7–9 minutes on 2 cores once built).
 #   bash scripts/test.sh [extra ctest arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
