@@ -138,8 +138,6 @@ class Request {
   /// The args as the client's struct; throws TransportError if their size differs.
   template <class Args>
   [[nodiscard]] Args args_as() const;
-  /// Whether the body follows in pieces, not yet received.
-  [[nodiscard]] bool body_pending() const noexcept { return body_pending_; }
 
  private:
   friend class Transport;
