@@ -66,8 +66,9 @@ struct StoreTable {
 /// What a store asks of another node's store.
 enum class StoreOp : std::uint32_t {
   fetch = 1,  ///< answer: the object's bytes (the client checked they are `bytes`)
-  drop,       ///< posted by the owner that freed `serial`: drop this node's copy
+  drop,       ///< posted after `owner` freed `serial`: drop this node's copy
   stats,      ///< answer: the node's StoreStats
+  release,    ///< free `serial` here, on behalf of lagoon (a task's result); answer: empty
 };
 
 /// The arguments of fetch and drop: the object, and what the client believes it is.
@@ -75,6 +76,8 @@ struct ObjectArgs {
   std::uint64_t serial = 0;
   std::uint64_t tag = 0;
   std::uint64_t bytes = 0;
+  std::int32_t owner = -1;  ///< drop: the node that owned the object
+  std::uint32_t reserved = 0;
 };
 
 constexpr const char* kTableName = "lagoon.store";
@@ -97,6 +100,28 @@ class StoreState final : public ArenaServed {
     if (it->second.pins != 0 || !it->second.freed || it->second.fetching) return;
     arena.deallocate(arena.address(it->second.handle));
     table->objects.erase(it);
+  }
+
+  /// Marks this node's own object `serial` freed (its bytes go once no view reads
+  /// them); ObjectFreed when it was freed already.
+  void mark_freed(std::uint64_t serial) {
+    const Lock lock(table->mutex);
+    const auto it = table->objects.find(ObjectKey{node, serial});
+    if (it == table->objects.end() || it->second.freed)
+      throw ObjectFreed(what + ".free: " + object_text(node, serial) + " was already freed");
+    it->second.freed = true;
+    release_if_unused(it);
+  }
+
+  /// After the owner freed `ref`: every other node drops its copy; returns once they
+  /// all have.
+  void drop_copies(const RefData& ref) const {
+    if (!transport) return;
+    ObjectArgs args{ref.serial};
+    args.owner = ref.node;
+    for (int n = 0; n < ctx->node_count; ++n)
+      if (n != ref.node) transport->post(n, Ask::with(id, StoreOp::drop, args));
+    transport->flush();
   }
 
   /// Room for `bytes`, evicting unpinned copies of other nodes' objects (least
@@ -195,15 +220,22 @@ void StoreState::serve(const Request& request, Transport& t) {
       return;
     }
     case StoreOp::drop: {
-      // The owner (the requesting rank's node) freed an object: drop this node's copy
-      // (its bytes go once no view reads them).
+      // The owner freed an object: drop this node's copy (its bytes go once no view
+      // reads them).
       const auto args = request.args_as<ObjectArgs>();
-      const ObjectKey copy{ctx->node_of_rank.at(static_cast<std::size_t>(request.source)), args.serial};
+      if (args.owner < 0 || args.owner >= ctx->node_count) throw TransportError(what + ": a malformed drop");
+      const ObjectKey copy{args.owner, args.serial};
       const Lock lock(table->mutex);
       if (auto it = table->objects.find(copy); it != table->objects.end()) {
         it->second.freed = true;
         release_if_unused(it);
       }
+      return;
+    }
+    case StoreOp::release: {
+      const auto args = request.args_as<ObjectArgs>();
+      mark_freed(args.serial);
+      t.answer(request, {});
       return;
     }
     case StoreOp::stats: {
@@ -437,11 +469,19 @@ void StoreCore::free(const RefData& ref) {
     it->second.freed = true;
     s.release_if_unused(it);
   }
-  if (!s.transport) return;
-  // Every other node drops its copy; the flush returns once they all have.
-  const ObjectArgs args{ref.serial};
-  s.each_node([] {}, [&](int n) { s.transport->post(n, Ask::with(s.id, StoreOp::drop, args)); });
-  s.transport->flush();
+  s.drop_copies(ref);
+}
+
+void StoreCore::release(const RefData& ref) {
+  auto& s = state("release");
+  if (ref.store != s.id) throw InvalidArgument(s.what + ".release: the ref belongs to another store");
+  if (ref.node == s.node) {
+    s.mark_freed(ref.serial);
+  } else {
+    const ObjectArgs args{ref.serial};
+    (void)s.transport->call(ref.node, Ask::with(s.id, StoreOp::release, args), s.what + ".release");
+  }
+  s.drop_copies(ref);
 }
 
 StoreStats StoreCore::local_stats() const {

@@ -9,8 +9,6 @@
 // home is its own node, else with a call to home's service. A task with Future
 // arguments is placed on the home node of those futures, so its dependencies are
 // checked in shared memory; it is not stealable.
-#include <boost/interprocess/containers/deque.hpp>
-#include <boost/interprocess/containers/map.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -35,29 +33,37 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-/// Holds the node table's mutex. It spins on try_lock a little before it blocks: the
-/// node's ranks hold the mutex for a microsecond or two, and a futex sleep and wake
-/// between processes costs several times that.
+/// Holds a node table's lock: a word in the node arena, taken by test-and-test-and-set.
+/// The node's ranks hold it for a fraction of a microsecond (no MPI call and no user
+/// code runs under it), far less than a futex sleep and wake between processes costs;
+/// a waiter spins, then yields its core (a holder that was preempted needs it), then
+/// sleeps.
 class Lock {
  public:
-  explicit Lock(bip::interprocess_mutex& m) : m_(m) {
-    for (int i = 0; i < 128; ++i) {
-      if (m_.try_lock()) return;
-      cpu_relax();
+  explicit Lock(std::atomic<std::uint32_t>& word) : word_(word) {
+    for (unsigned spins = 0;; ++spins) {
+      if (word_.load(std::memory_order_relaxed) == 0 && word_.exchange(1, std::memory_order_acquire) == 0) return;
+      if (spins < 256)
+        cpu_relax();
+      else if (spins < 4096)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
-    m_.lock();
   }
-  ~Lock() { m_.unlock(); }
+  ~Lock() { word_.store(0, std::memory_order_release); }
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
  private:
-  bip::interprocess_mutex& m_;
+  std::atomic<std::uint32_t>& word_;
 };
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free,
+              "the node tables' atomics live in shared memory: they must be lock-free");
 
-/// A task in a queue (and on the wire, followed by its payload: the FutureKeys it
-/// depends on, then its arguments).
-struct QueuedTask {
+/// A task as it travels (followed by its payload: the FutureKeys it depends on, then
+/// its arguments).
+struct TaskHead {
   FutureKey future;
   std::uint32_t task = 0;
   std::int32_t origin = -1;  ///< the submitting world rank
@@ -65,8 +71,17 @@ struct QueuedTask {
   std::uint8_t stealable = 0;
   std::uint8_t checking = 0;  ///< a rank is asking other nodes about its dependencies
   std::uint16_t reserved = 0;
-  std::uint64_t payload = 0;  ///< arena handle (in a queue)
   std::uint64_t payload_bytes = 0;
+};
+
+/// Payloads up to this size ride inside the queue entry (no allocation per task).
+constexpr std::size_t kInlineArgs = 80;
+
+/// A task in a node's queue.
+struct QueuedTask {
+  TaskHead head;
+  std::uint64_t payload = 0;  ///< arena handle of a payload larger than kInlineArgs
+  std::byte inline_args[kInlineArgs];
 };
 
 /// A future's outcome without its bytes: what a record holds, `complete` carries and
@@ -88,31 +103,61 @@ struct OutcomeHead {
   }
 };
 
+/// Results (or messages) up to this size ride inside the record.
+constexpr std::size_t kInlineData = 48;
+constexpr std::uint32_t kRecordsPerChunk = 1024;
+constexpr std::uint32_t kMaxChunks = 8192;  ///< 8M futures held on a node at once
+constexpr std::uint32_t kNoRecord = ~std::uint32_t{0};
+/// A stamp's state for a record on the free list (after FutureState's values).
+constexpr std::uint32_t kFreeState = 3;
+
+/// A future's serial: its record's index and the record's generation, which changes
+/// when the record is freed, so a taken future is told from its record's next use.
+constexpr std::uint64_t serial_of(std::uint32_t index, std::uint32_t generation) {
+  return std::uint64_t{generation} << 32 | index;
+}
+constexpr std::uint32_t index_of(std::uint64_t serial) { return static_cast<std::uint32_t>(serial); }
+constexpr std::uint32_t generation_of(std::uint64_t stamp) { return static_cast<std::uint32_t>(stamp >> 32); }
+constexpr std::uint32_t state_of(std::uint64_t stamp) { return static_cast<std::uint32_t>(stamp); }
+
+/// One future's record, in its home node's arena, in chunks of kRecordsPerChunk that
+/// never move (a reader finds a record without the lock), reused through a free list
+/// once taken.
 struct FutureRecord {
+  /// generation << 32 | state, stored last (release) by a writer: a reader that sees a
+  /// state other than pending sees the outcome written before it.
+  std::atomic<std::uint64_t> stamp{0};
   OutcomeHead head;
-  std::uint64_t data = 0;  ///< arena handle of the inline result or the message
+  std::uint32_t next_free = kNoRecord;
+  std::uint32_t reserved = 0;
+  std::uint64_t data = 0;  ///< arena handle of data larger than kInlineData
   std::uint64_t data_bytes = 0;
+  std::byte inline_data[kInlineData];
 };
 
-using Queue = bip::deque<QueuedTask, HeapAllocator<QueuedTask>>;
-using Futures = bip::map<std::uint64_t, FutureRecord, std::less<std::uint64_t>,
-                         HeapAllocator<std::pair<const std::uint64_t, FutureRecord>>>;
-
+/// A node's tables: the queue of tasks (a ring in the arena that doubles when full; the
+/// node's ranks take the newest entry, thieves the oldest) and the records of the
+/// futures whose home the node is.
 struct PoolTable {
-  explicit PoolTable(Heap::segment_manager* m)
-      : queue(HeapAllocator<QueuedTask>(m)), futures(HeapAllocator<std::pair<const std::uint64_t, FutureRecord>>(m)) {}
-  bip::interprocess_mutex mutex;
-  std::uint64_t next_serial = 0;
-  Queue queue;
-  Futures futures;
+  std::atomic<std::uint32_t> lock{0};
+  std::uint32_t free_head = kNoRecord;
+  std::uint32_t records = 0;  ///< made so far
+  std::atomic<std::uint32_t> chunk_count{0};
+  std::uint64_t held = 0;  ///< records in use
+  std::uint64_t ring = 0;  ///< arena handle of the queue's entries
+  std::uint64_t capacity = 0;
+  std::uint64_t first = 0;  ///< the oldest entry's position in the ring
+  std::uint64_t queued = 0;
+  std::uint64_t chunks[kMaxChunks] = {};
 };
 
 /// What a pool asks of another node's pool. Its service only moves records.
 enum class PoolOp : std::uint32_t {
-  enqueue = 1,  ///< body: a QueuedTask and its payload; answer: empty
+  enqueue = 1,  ///< body: a TaskHead and its payload; answer: empty
   complete,     ///< args: CompleteArgs; body: the result's wire bytes or the message; answer: empty
   query,        ///< args: the future's serial; answer: an OutcomeHead and its data
-  steal,        ///< answer: a QueuedTask and its payload, or nothing
+  steal,        ///< answer: a TaskHead and its payload, or nothing
+  take,         ///< args: the future's serial; answer: as query, and the record is freed
 };
 
 struct CompleteArgs {
@@ -164,6 +209,14 @@ std::span<const std::byte> bytes_of(const T& value) {
   return std::as_bytes(std::span<const T, 1>(&value, 1));
 }
 
+/// An OutcomeHead and its data, as query and take answer.
+FutureStatus parse_outcome(const std::vector<std::byte>& answer) {
+  OutcomeHead head;
+  if (answer.size() < sizeof head) throw TransportError("lagoon::TaskPool: a malformed answer about a future");
+  std::memcpy(&head, answer.data(), sizeof head);
+  return head.with({answer.begin() + static_cast<std::ptrdiff_t>(sizeof head), answer.end()});
+}
+
 }  // namespace
 
 class PoolState final : public ArenaServed {
@@ -173,10 +226,11 @@ class PoolState final : public ArenaServed {
       case PoolOp::enqueue: {
         std::vector<std::byte> body(request.header.body_bytes);
         t.receive_body(request, std::span<std::byte>(body));
-        QueuedTask head;
+        TaskHead head;
         if (body.size() < sizeof head) throw TransportError(what + ": a malformed task");
         std::memcpy(&head, body.data(), sizeof head);
-        push(head, std::span<const std::byte>(body).subspan(sizeof head));
+        const Lock lock(table->lock);
+        push_locked(head, std::span<const std::byte>(body).subspan(sizeof head));
         t.answer(request, {});
         return;
       }
@@ -188,9 +242,10 @@ class PoolState final : public ArenaServed {
         t.answer(request, {});
         return;
       }
-      case PoolOp::query: {
+      case PoolOp::query:
+      case PoolOp::take: {
         const auto serial = request.args_as<std::uint64_t>();
-        const FutureStatus st = read(serial);
+        const FutureStatus st = static_cast<PoolOp>(request.header.op) == PoolOp::take ? take(serial) : read(serial);
         const OutcomeHead head = OutcomeHead::of(st);
         std::vector<std::byte> answer(sizeof head + st.data.size());
         std::memcpy(answer.data(), &head, sizeof head);
@@ -208,55 +263,86 @@ class PoolState final : public ArenaServed {
     throw TransportError(what + ": an unknown request (" + std::to_string(request.header.op) + ")");
   }
 
-  /// Copies `payload` into the arena and queues the task. Needs no lock held.
-  void push(const QueuedTask& head, std::span<const std::byte> payload) {
-    const Lock lock(table->mutex);
-    std::byte* at = arena.allocate(payload.size());
-    if (at == nullptr) throw full("a task's arguments", payload.size());
-    if (!payload.empty()) std::memcpy(at, payload.data(), payload.size());
-    QueuedTask entry = head;
-    entry.payload = arena.handle(at);
-    entry.payload_bytes = payload.size();
-    entry.checking = 0;
-    try {
-      table->queue.push_back(entry);
-    } catch (const bip::bad_alloc&) {
-      arena.deallocate(at);
-      throw full("its queue", sizeof entry);
-    }
+  // ---- the queue; every function here needs the lock held ----
+
+  /// The queue's entry `i`, counted from the oldest.
+  [[nodiscard]] QueuedTask& entry(std::uint64_t i) const {
+    auto* entries = reinterpret_cast<QueuedTask*>(arena.address(table->ring));
+    return entries[(table->first + i) % table->capacity];
   }
 
-  /// Takes the entry at `it` out of the queue with its payload. Needs the lock.
-  std::vector<std::byte> take(Queue::iterator it, QueuedTask& head) {
-    head = *it;
-    const std::byte* p = arena.address(it->payload);
-    std::vector<std::byte> payload(p, p + it->payload_bytes);
-    arena.deallocate(arena.address(it->payload));
-    table->queue.erase(it);
-    return payload;
+  [[nodiscard]] std::span<const std::byte> payload_of(const QueuedTask& e) const {
+    const std::byte* p = e.head.payload_bytes <= kInlineArgs ? e.inline_args : arena.address(e.payload);
+    return {p, e.head.payload_bytes};
   }
 
-  /// The dependencies of a queued task. Needs the lock.
-  std::vector<FutureKey> deps_of(const QueuedTask& e) const {
-    std::vector<FutureKey> deps(e.deps);
-    if (e.deps) std::memcpy(deps.data(), arena.address(e.payload), e.deps * sizeof(FutureKey));
+  /// The dependencies of a queued task.
+  [[nodiscard]] std::vector<FutureKey> deps_of(const QueuedTask& e) const {
+    std::vector<FutureKey> deps(e.head.deps);
+    if (e.head.deps) std::memcpy(deps.data(), payload_of(e).data(), e.head.deps * sizeof(FutureKey));
     return deps;
   }
 
-  /// Whether this node's record of `serial` is no longer pending. Needs the lock.
-  bool settled_locked(std::uint64_t serial) const {
-    const auto it = table->futures.find(serial);
-    return it != table->futures.end() && it->second.head.state != FutureState::pending;
+  /// Queues a task, its payload copied into the entry or the arena.
+  void push_locked(const TaskHead& head, std::span<const std::byte> payload) {
+    if (table->queued == table->capacity) grow_locked();
+    QueuedTask e;
+    e.head = head;
+    e.head.payload_bytes = payload.size();
+    e.head.checking = 0;
+    if (payload.size() > kInlineArgs) {
+      std::byte* at = arena.allocate(payload.size());
+      if (at == nullptr) throw full("a task's arguments", payload.size());
+      std::memcpy(at, payload.data(), payload.size());
+      e.payload = arena.handle(at);
+    } else if (!payload.empty()) {
+      std::memcpy(e.inline_args, payload.data(), payload.size());
+    }
+    entry(table->queued) = e;
+    ++table->queued;
+  }
+
+  /// Doubles the ring (the entries keep their order, the oldest first).
+  void grow_locked() {
+    const std::uint64_t capacity = table->capacity ? table->capacity * 2 : 256;
+    std::byte* at = arena.allocate(capacity * sizeof(QueuedTask));
+    if (at == nullptr) throw full("its queue", capacity * sizeof(QueuedTask));
+    auto* fresh = reinterpret_cast<QueuedTask*>(at);
+    for (std::uint64_t i = 0; i < table->queued; ++i) fresh[i] = entry(i);
+    if (table->ring) arena.deallocate(arena.address(table->ring));
+    table->ring = arena.handle(at);
+    table->capacity = capacity;
+    table->first = 0;
+  }
+
+  /// Takes entry `i` out of the queue; returns its payload.
+  std::vector<std::byte> take_locked(std::uint64_t i, TaskHead& head) {
+    QueuedTask& e = entry(i);
+    head = e.head;
+    const auto p = payload_of(e);
+    std::vector<std::byte> payload(p.begin(), p.end());
+    if (e.head.payload_bytes > kInlineArgs) arena.deallocate(arena.address(e.payload));
+    // Close the gap from the nearer end: the oldest (a thief's) and the newest (the
+    // node's own ranks') move nothing.
+    if (i < table->queued / 2) {
+      for (std::uint64_t k = i; k > 0; --k) entry(k) = entry(k - 1);
+      table->first = (table->first + 1) % table->capacity;
+    } else {
+      for (std::uint64_t k = i; k + 1 < table->queued; ++k) entry(k) = entry(k + 1);
+    }
+    --table->queued;
+    return payload;
   }
 
   /// A stealable task for another node, the oldest (the node's own ranks take the
   /// newest). Empty when there is none.
   void steal(std::vector<std::byte>& out) {
-    const Lock lock(table->mutex);
-    for (auto it = table->queue.begin(); it != table->queue.end(); ++it) {
-      if (!it->stealable || it->deps != 0) continue;
-      QueuedTask head;
-      const auto payload = take(it, head);
+    const Lock lock(table->lock);
+    for (std::uint64_t i = 0; i < table->queued; ++i) {
+      const QueuedTask& e = entry(i);
+      if (!e.head.stealable || e.head.deps != 0) continue;
+      TaskHead head;
+      const auto payload = take_locked(i, head);
       out.resize(sizeof head + payload.size());
       std::memcpy(out.data(), &head, sizeof head);
       if (!payload.empty()) std::memcpy(out.data() + sizeof head, payload.data(), payload.size());
@@ -264,47 +350,126 @@ class PoolState final : public ArenaServed {
     }
   }
 
-  /// A new pending record on this node. Returns its serial.
-  std::uint64_t open_record(std::uint32_t task) {
-    const Lock lock(table->mutex);
-    const std::uint64_t serial = ++table->next_serial;
-    FutureRecord r;
-    r.head.task = task;
-    try {
-      table->futures.emplace(serial, r);
-    } catch (const bip::bad_alloc&) {
-      throw full("its table of futures", sizeof r);
-    }
-    return serial;
+  // ---- the records of futures ----
+
+  /// Record `index`, or null if it was never made. Needs no lock: chunks never move.
+  [[nodiscard]] FutureRecord* record(std::uint32_t index) const {
+    const std::uint32_t chunk = index / kRecordsPerChunk;
+    if (chunk >= table->chunk_count.load(std::memory_order_acquire)) return nullptr;
+    return reinterpret_cast<FutureRecord*>(arena.address(table->chunks[chunk])) + index % kRecordsPerChunk;
   }
 
-  void write(std::uint64_t serial, const FutureStatus& st) {
-    const Lock lock(table->mutex);
-    const auto it = table->futures.find(serial);
-    if (it == table->futures.end())
-      throw InvalidArgument(what + ": no future " + std::to_string(serial) + " on node " + std::to_string(node));
-    FutureRecord& r = it->second;
-    std::byte* at = st.data.empty() ? nullptr : arena.allocate(st.data.size());
-    if (!st.data.empty() && at == nullptr) throw full("a task's result", st.data.size());
-    if (at) std::memcpy(at, st.data.data(), st.data.size());
-    r.head = OutcomeHead::of(st);
-    r.data = at ? arena.handle(at) : 0;
-    r.data_bytes = st.data.size();
-  }
-
-  FutureStatus read(std::uint64_t serial) const {
-    const Lock lock(table->mutex);
-    const auto it = table->futures.find(serial);
-    if (it == table->futures.end())
+  /// The record of `serial` and its stamp; ObjectFreed once the future was taken.
+  FutureRecord& record_of(std::uint64_t serial, std::uint64_t& stamp) const {
+    FutureRecord* r = record(index_of(serial));
+    if (r == nullptr)
       throw InvalidArgument(what + ": no future " + std::to_string(serial) + " on node " + std::to_string(node) +
                             " (a corrupt or foreign future?)");
-    const FutureRecord& r = it->second;
-    std::vector<std::byte> data;
-    if (r.data_bytes) {
-      const std::byte* p = arena.address(r.data);
-      data.assign(p, p + r.data_bytes);
+    stamp = r->stamp.load(std::memory_order_acquire);
+    if (generation_of(stamp) != generation_of(serial) || state_of(stamp) == kFreeState)
+      throw ObjectFreed(what + ": future " + std::to_string(serial) + " of node " + std::to_string(node) +
+                        " was taken (Future::take): its record and result are gone");
+    return *r;
+  }
+
+  /// A new pending record for a run of `task`. Needs the lock. Returns its serial.
+  std::uint64_t open_record_locked(std::uint32_t task) {
+    std::uint32_t index = table->free_head;
+    if (index != kNoRecord) {
+      table->free_head = record(index)->next_free;
+    } else {
+      if (table->records % kRecordsPerChunk == 0) {
+        const std::uint32_t chunk = table->records / kRecordsPerChunk;
+        const std::size_t bytes = kRecordsPerChunk * sizeof(FutureRecord);
+        std::byte* at = chunk < kMaxChunks ? arena.allocate(bytes) : nullptr;
+        if (at == nullptr) throw full("more futures (take() the ones you are done with)", bytes);
+        auto* fresh = reinterpret_cast<FutureRecord*>(at);
+        for (std::uint32_t k = 0; k < kRecordsPerChunk; ++k) new (fresh + k) FutureRecord();
+        table->chunks[chunk] = arena.handle(at);
+        table->chunk_count.store(chunk + 1, std::memory_order_release);
+      }
+      index = table->records++;
     }
-    return r.head.with(std::move(data));
+    FutureRecord& r = *record(index);
+    std::uint32_t generation = generation_of(r.stamp.load(std::memory_order_relaxed)) + 1;
+    if (generation == 0) generation = 1;  // 0 is the generation of a record never used
+    r.head = OutcomeHead{};
+    r.head.task = task;
+    r.data_bytes = 0;
+    r.next_free = kNoRecord;
+    r.stamp.store(serial_of(0, generation) | static_cast<std::uint32_t>(FutureState::pending),
+                  std::memory_order_release);
+    ++table->held;
+    return serial_of(index, generation);
+  }
+
+  /// Puts record `index` (stamp `stamp`) on the free list. Needs the lock.
+  void free_locked(std::uint32_t index, std::uint64_t stamp) {
+    FutureRecord& r = *record(index);
+    if (r.data_bytes > kInlineData) arena.deallocate(arena.address(r.data));
+    r.data_bytes = 0;
+    r.stamp.store(serial_of(0, generation_of(stamp)) | kFreeState, std::memory_order_release);
+    r.next_free = table->free_head;
+    table->free_head = index;
+    --table->held;
+  }
+
+  /// Whether the record of `serial` is no longer pending (taken counts: the task that
+  /// waits for it runs and reports the error). Needs no lock.
+  [[nodiscard]] bool settled(std::uint64_t serial) const {
+    const FutureRecord* r = record(index_of(serial));
+    if (r == nullptr) return true;
+    const std::uint64_t stamp = r->stamp.load(std::memory_order_acquire);
+    return generation_of(stamp) != generation_of(serial) ||
+           state_of(stamp) != static_cast<std::uint32_t>(FutureState::pending);
+  }
+
+  /// Writes a task's outcome into its pending record.
+  void write(std::uint64_t serial, const FutureStatus& st) {
+    const Lock lock(table->lock);
+    std::uint64_t stamp = 0;
+    FutureRecord& r = record_of(serial, stamp);
+    if (state_of(stamp) != static_cast<std::uint32_t>(FutureState::pending))
+      throw InvalidArgument(what + ": future " + std::to_string(serial) + " was completed twice");
+    if (st.data.size() > kInlineData) {
+      std::byte* at = arena.allocate(st.data.size());
+      if (at == nullptr) throw full("a task's result", st.data.size());
+      std::memcpy(at, st.data.data(), st.data.size());
+      r.data = arena.handle(at);
+    } else if (!st.data.empty()) {
+      std::memcpy(r.inline_data, st.data.data(), st.data.size());
+    }
+    r.data_bytes = st.data.size();
+    r.head = OutcomeHead::of(st);
+    r.stamp.store(serial_of(0, generation_of(stamp)) | static_cast<std::uint32_t>(st.state),
+                  std::memory_order_release);
+  }
+
+  /// The outcome in a settled record. Needs the lock.
+  [[nodiscard]] FutureStatus outcome_locked(const FutureRecord& r) const {
+    const std::byte* p = r.data_bytes > kInlineData ? arena.address(r.data) : r.inline_data;
+    return r.head.with(std::vector<std::byte>(p, p + r.data_bytes));
+  }
+
+  /// The record of `serial` now: pending without taking the lock.
+  [[nodiscard]] FutureStatus read(std::uint64_t serial) const {
+    std::uint64_t stamp = 0;
+    (void)record_of(serial, stamp);
+    if (state_of(stamp) == static_cast<std::uint32_t>(FutureState::pending)) return {};
+    const Lock lock(table->lock);
+    return outcome_locked(record_of(serial, stamp));  // again: a take may have come between
+  }
+
+  /// The outcome of a settled future, whose record is freed.
+  FutureStatus take(std::uint64_t serial) {
+    const Lock lock(table->lock);
+    std::uint64_t stamp = 0;
+    const FutureRecord& r = record_of(serial, stamp);
+    if (state_of(stamp) == static_cast<std::uint32_t>(FutureState::pending))
+      throw InvalidArgument(what + ": future " + std::to_string(serial) + " is still pending");
+    FutureStatus st = outcome_locked(r);
+    free_locked(index_of(serial), stamp);
+    return st;
   }
 
   OutOfMemory full(const char* what_for, std::size_t bytes) const {
@@ -329,7 +494,7 @@ PoolCore::PoolCore(const Runtime& rt, ObjectStore& store, std::size_t bytes) : s
   s.what = "lagoon::TaskPool";
   s.store = &store;
   s.open_arena(rt, bytes, 0, kDefaultBytes, "", [](Heap& heap) {
-    heap.construct<PoolTable>(kTableName)(heap.get_segment_manager());
+    heap.construct<PoolTable>(kTableName)();
   });
   s.table = s.arena.heap().find<PoolTable>(kTableName).first;
   s.open();  // last: other nodes may ask at once
@@ -360,6 +525,13 @@ int PoolCore::node() const noexcept { return state_->node; }
 int PoolCore::node_count() const noexcept { return state_->ctx->node_count; }
 ObjectStore& PoolCore::store() noexcept { return *state_->store; }
 
+std::uint64_t PoolCore::held() const {
+  const auto& s = *state_;
+  s.arena.segment().check_alive();
+  const Lock lock(s.table->lock);
+  return s.table->held;
+}
+
 std::uint32_t PoolCore::define(Invoker invoker, std::string signature) {
   auto& s = *state_;
   const auto index = static_cast<std::uint32_t>(s.invokers.size());
@@ -388,9 +560,7 @@ FutureKey PoolCore::submit(std::uint32_t task, int node, std::span<const FutureK
   if (node < 0 || node >= s.ctx->node_count)
     throw InvalidArgument(s.what + ".submit_on(" + std::to_string(node) + "): there are " +
                           std::to_string(s.ctx->node_count) + " nodes");
-  const FutureKey key{s.id, s.node, s.open_record(task)};
-  QueuedTask head;
-  head.future = key;
+  TaskHead head;
   head.task = task;
   head.origin = s.ctx->world.rank();
   head.deps = static_cast<std::uint32_t>(deps.size());
@@ -398,28 +568,61 @@ FutureKey PoolCore::submit(std::uint32_t task, int node, std::span<const FutureK
   std::vector<std::byte> payload(deps.size_bytes() + args.size());
   if (!deps.empty()) std::memcpy(payload.data(), deps.data(), deps.size_bytes());
   if (!args.empty()) std::memcpy(payload.data() + deps.size_bytes(), args.data(), args.size());
+  // A record that could not be queued is freed again.
+  const auto discard = [&s](std::uint64_t serial) {
+    std::uint64_t stamp = 0;
+    (void)s.record_of(serial, stamp);
+    s.free_locked(index_of(serial), stamp);
+  };
   ++s.submitted;  // before it can run anywhere: join never sees more completed than submitted
-  if (node == s.node) {
-    s.push(head, payload);
-  } else {
-    std::vector<std::byte> body(sizeof head + payload.size());
-    std::memcpy(body.data(), &head, sizeof head);
-    std::memcpy(body.data() + sizeof head, payload.data(), payload.size());
-    (void)s.call(node, PoolOp::enqueue, {}, body);
+  try {
+    if (node == s.node) {  // one lock, no allocation for a small task
+      const Lock lock(s.table->lock);
+      head.future = FutureKey{s.id, s.node, s.open_record_locked(task)};
+      try {
+        s.push_locked(head, payload);
+      } catch (...) {
+        discard(head.future.serial);
+        throw;
+      }
+    } else {
+      {
+        const Lock lock(s.table->lock);
+        head.future = FutureKey{s.id, s.node, s.open_record_locked(task)};
+      }
+      std::vector<std::byte> body(sizeof head + payload.size());
+      std::memcpy(body.data(), &head, sizeof head);
+      std::memcpy(body.data() + sizeof head, payload.data(), payload.size());
+      try {
+        (void)s.call(node, PoolOp::enqueue, {}, body);
+      } catch (...) {
+        const Lock lock(s.table->lock);
+        discard(head.future.serial);
+        throw;
+      }
+    }
+  } catch (...) {
+    --s.submitted;
+    throw;
   }
-  return key;
+  return head.future;
 }
 
 FutureStatus PoolCore::status(const FutureKey& key) {
   auto& s = *state_;
   if (key.pool != s.id) throw InvalidArgument(s.what + ": a future of another pool");
   if (key.home == s.node) return s.read(key.serial);
-  const auto answer = s.call(key.home, PoolOp::query, bytes_of(key.serial));
-  OutcomeHead head;
-  if (answer.size() < sizeof head) throw TransportError(s.what + ": a malformed answer about a future");
-  std::memcpy(&head, answer.data(), sizeof head);
-  return head.with({answer.begin() + sizeof head, answer.end()});
+  return parse_outcome(s.call(key.home, PoolOp::query, bytes_of(key.serial)));
 }
+
+FutureStatus PoolCore::take(const FutureKey& key) {
+  auto& s = *state_;
+  (void)await(key);
+  if (key.home == s.node) return s.take(key.serial);
+  return parse_outcome(s.call(key.home, PoolOp::take, bytes_of(key.serial)));
+}
+
+void PoolCore::release(const RefData& result) { StoreAccess::core(*state_->store).release(result); }
 
 FutureStatus PoolCore::await(const FutureKey& key) {
   Backoff backoff;
@@ -455,42 +658,42 @@ std::vector<std::size_t> PoolCore::wait_any(std::span<const FutureKey> keys, std
 bool PoolCore::run_one() {
   auto& s = *state_;
   s.arena.segment().check_alive();
-  QueuedTask head;
+  TaskHead head;
   std::vector<std::byte> payload;
   bool found = false;
   FutureKey checking{};
   std::vector<FutureKey> remote;
   {
-    const Lock lock(s.table->mutex);
+    const Lock lock(s.table->lock);
     // Newest first (thieves take the oldest): a task that waits for the tasks it just
     // submitted runs them before older work, so nesting stays as deep as the
     // recursion, not as long as the queue.
-    for (auto it = s.table->queue.end(); it != s.table->queue.begin();) {
-      --it;
-      if (it->deps == 0) {
-        payload = s.take(it, head);
+    for (std::uint64_t i = s.table->queued; i-- > 0;) {
+      QueuedTask& e = s.entry(i);
+      if (e.head.deps == 0) {
+        payload = s.take_locked(i, head);
         found = true;
         break;
       }
-      const auto deps = s.deps_of(*it);
+      const auto deps = s.deps_of(e);
       bool ready = true;
       bool far = false;
       for (const auto& d : deps) {
         if (d.home == s.node) {
-          ready = ready && s.settled_locked(d.serial);
+          ready = ready && s.settled(d.serial);
         } else {
           far = true;
         }
       }
       if (!ready) continue;
       if (!far) {
-        payload = s.take(it, head);
+        payload = s.take_locked(i, head);
         found = true;
         break;
       }
-      if (!it->checking && remote.empty()) {  // its far dependencies are asked about below
-        it->checking = 1;
-        checking = it->future;
+      if (!e.head.checking && remote.empty()) {  // its far dependencies are asked about below
+        e.head.checking = 1;
+        checking = e.head.future;
         for (const auto& d : deps)
           if (d.home != s.node) remote.push_back(d);
       }
@@ -503,12 +706,13 @@ bool PoolCore::run_one() {
     } catch (...) {
       ready = true;  // the task runs, and its argument's resolution reports the error
     }
-    const Lock lock(s.table->mutex);
-    for (auto it = s.table->queue.begin(); it != s.table->queue.end(); ++it) {
-      if (!(it->future == checking)) continue;
-      it->checking = 0;
+    const Lock lock(s.table->lock);
+    for (std::uint64_t i = 0; i < s.table->queued; ++i) {
+      QueuedTask& e = s.entry(i);
+      if (!(e.head.future == checking)) continue;
+      e.head.checking = 0;
       if (ready) {
-        payload = s.take(it, head);
+        payload = s.take_locked(i, head);
         found = true;
       }
       break;

@@ -24,6 +24,7 @@ class ObjectStore;
 namespace detail {
 
 struct RefAccess;
+struct StoreAccess;
 
 /// Contiguous ranges of Shareable elements, stored as raw bytes.
 template <class T>
@@ -216,7 +217,15 @@ class ObjectStore {
     return ObjectRef<T>(core_.put(tag<T>(), detail::type_name<T>(), bytes));
   }
 
+  friend struct detail::StoreAccess;
   detail::StoreCore core_;
 };
+
+namespace detail {
+/// What lagoon's own layers (tasks) reach of a store.
+struct StoreAccess {
+  [[nodiscard]] static StoreCore& core(ObjectStore& store) noexcept { return store.core_; }
+};
+}  // namespace detail
 
 }  // namespace lagoon

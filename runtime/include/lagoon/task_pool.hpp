@@ -227,6 +227,31 @@ class Future {
     auto& pool = detail::PoolCore::find(key_.pool);
     return detail::result_of<R>(pool, pool.await(key_));
   }
+  /// get(), then frees the future: its record on its home node and a large result's
+  /// object in the store (a future's record stays until the pool ends otherwise). Any
+  /// later get/ready/ref/take of this future or of a copy, and a task still to run
+  /// with it as an argument, throw ObjectFreed. Rethrows what the task threw as get()
+  /// does (the future is freed all the same).
+  R take() const {
+    auto& pool = detail::PoolCore::find(key_.pool);
+    const auto st = pool.take(key_);
+    if (st.state == detail::FutureState::failed || st.ref.store == 0) return detail::result_of<R>(pool, st);
+    try {
+      if constexpr (std::is_void_v<R>) {
+        pool.release(st.ref);
+      } else {
+        R result = detail::result_of<R>(pool, st);
+        pool.release(st.ref);
+        return result;
+      }
+    } catch (...) {
+      try {
+        pool.release(st.ref);
+      } catch (...) {  // freed already (by the try above): the first error is the one to report
+      }
+      throw;
+    }
+  }
   /// Whether the result (or the task's error) is there; never waits.
   [[nodiscard]] bool ready() const {
     return detail::PoolCore::find(key_.pool).status(key_).state != detail::FutureState::pending;
@@ -320,6 +345,11 @@ class TaskPool {
   /// tasks meanwhile (a rank that calls join() at once is a pure worker).
   /// @note collective over the world
   void join() { core().join(); }
+
+  /// The futures whose records this node keeps (the tasks submitted on this node and
+  /// not yet taken): each holds ~160 bytes of the node's pool arena until
+  /// Future::take() or the pool's end.
+  [[nodiscard]] std::uint64_t futures_held() const { return core().held(); }
 
  private:
   [[nodiscard]] detail::PoolCore& core() const {

@@ -77,6 +77,10 @@ class StoreCore {
   /// The object's bytes in this node's arena, fetched from its node first if needed.
   [[nodiscard]] Pin pin(const RefData& ref, std::uint64_t tag, std::string_view type) const;
   void free(const RefData& ref);
+  /// Frees an object that lagoon put on a user's behalf (a task's large result), from
+  /// any rank of any node: its node marks it freed, every other node drops its copy.
+  /// ObjectFreed when it was freed already.
+  void release(const RefData& ref);
 
   [[nodiscard]] StoreStats local_stats() const;
   [[nodiscard]] std::vector<StoreStats> stats() const;

@@ -103,6 +103,14 @@ class PoolCore {
                                  std::span<const std::byte> args);
   /// The future's record now (a call to its home node when that is another node).
   [[nodiscard]] FutureStatus status(const FutureKey& key);
+  /// Waits as await() does, then frees the future's record on its home node and returns
+  /// its outcome (a second take, of this key or a copy, is ObjectFreed). A large
+  /// result's object is still in the store: release() it once read.
+  [[nodiscard]] FutureStatus take(const FutureKey& key);
+  /// Frees a large result's object in the store, from any rank of any node.
+  void release(const RefData& result);
+  /// The futures whose records this node holds (not yet taken).
+  [[nodiscard]] std::uint64_t held() const;
   /// Waits until the future is not pending, running queued tasks meanwhile.
   [[nodiscard]] FutureStatus await(const FutureKey& key);
   /// Indices of the first `n` of `keys` that are not pending, waiting as await does.
