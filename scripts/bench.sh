@@ -40,10 +40,15 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
   LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_store
   LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_store
   run -np 1 build/benchmarks/bench_store --benchmark_filter='local|strings'   # (a), (c) alone on the machine
-  # Tasks: a skewed batch (all submitted by rank 0) against the ideal split, on one node
-  # and on two virtual nodes over TCP (stealing); the cost of one task on its node.
+  # Tasks (every part beside its peer, see bench_tasks.cpp): one node of 2 ranks, two
+  # virtual nodes over TCP, four virtual nodes over TCP (the heavy-tailed batch's
+  # stealing); then mpi4py.futures on the same 2 ranks, on one node and on two.
   run -np 2 build/benchmarks/bench_tasks
   LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_tasks
+  LAGOON_RANKS_PER_NODE=1 run -np 4 --mca btl self,tcp build/benchmarks/bench_tasks --benchmark_filter='batch'
+  echo; echo "### benchmarks/tasks_peer.py (2 ranks: one node, then two over TCP)"
+  bash "$here/mpirun.sh" -np 2 /usr/bin/python3 benchmarks/tasks_peer.py
+  LAGOON_RANKS_PER_NODE=1 bash "$here/mpirun.sh" -np 2 --mca btl self,tcp /usr/bin/python3 benchmarks/tasks_peer.py
   echo; echo "### benchmarks/pickle_peer.py (1 rank, then 2)"
   bash "$here/mpirun.sh" -np 1 /usr/bin/python3 benchmarks/pickle_peer.py
   bash "$here/mpirun.sh" -np 2 /usr/bin/python3 benchmarks/pickle_peer.py

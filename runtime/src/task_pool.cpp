@@ -179,9 +179,10 @@ std::map<std::uint32_t, PoolCore*>& registry() {
 }
 
 /// A waiting rank's pause when there was nothing to run: it spins for the first 50 us
-/// and yields the core until 200 us (a result another rank of the node is computing
-/// comes in microseconds, a system call costs a few, and a sleep at least the kernel's
-/// timer slack, ~50 us), then sleeps, longer as the wait lasts, up to 500 us.
+/// (a result another rank of the node is computing comes in microseconds, a system
+/// call costs a few), yields the core until 5 ms (the node's service thread, which
+/// shares the core under mpirun's binding, must run to take a task or a result from
+/// another node), then sleeps a twentieth of the wait so far, up to 500 us.
 class Backoff {
  public:
   void reset() noexcept { since_ = {}; }
@@ -193,11 +194,11 @@ class Backoff {
       for (int i = 0; i < 64; ++i) cpu_relax();
       return;
     }
-    if (waited < std::chrono::microseconds(200)) {
+    if (waited < std::chrono::milliseconds(5)) {
       std::this_thread::yield();
       return;
     }
-    std::this_thread::sleep_for(std::min<Clock::duration>(waited / 4, std::chrono::microseconds(500)));
+    std::this_thread::sleep_for(std::min<Clock::duration>(waited / 20, std::chrono::microseconds(500)));
   }
 
  private:
@@ -787,6 +788,7 @@ void PoolCore::join() {
         backoff.wait();
     }
     if (total[0] == total[1] && total[0] == last[0] && total[1] == last[1]) return;
+    backoff.reset();  // every rank is in the next wave at once
     last[0] = total[0];
     last[1] = total[1];
     if (total[0] != total[1] && !run_one()) backoff.wait();

@@ -20,11 +20,13 @@ constexpr int kFirstReplyTag = 16;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/// The service's wait when no request came: yield while requests are frequent, then
-/// sleep, longer as the quiet lasts (MPI offers no blocking wait that does not spin).
+/// The service's wait when no request came: while requests are frequent, poll, yielding
+/// the core at each turn (under mpirun's binding the service shares its rank's core,
+/// and a rank that waits for a task or a result needs it as much: a pure spin would
+/// hold it for a scheduler tick), then sleep, longer as the quiet lasts (MPI offers no
+/// blocking wait that does not spin).
 void back_off(Clock::duration quiet) {
-  if (quiet < 50us) return;  // a request stream: the next one is microseconds away
-  if (quiet < 200us)
+  if (quiet < 2ms)
     sched_yield();
   else if (quiet < 20ms)
     std::this_thread::sleep_for(50us);

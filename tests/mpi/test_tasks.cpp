@@ -21,6 +21,14 @@ using lagoon::testing::throws;
 
 class TaskTest : public lagoon::testing::MpiTest {};
 
+/// 0, 1, ..., n - 1: a result whose size the caller picks (a task defined from a
+/// function pointer).
+std::vector<double> make_ramp(int n) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0.0);
+  return v;
+}
+
 /// Where a task ran, and what it saw.
 struct Ran {
   int rank = -1;
@@ -120,11 +128,7 @@ TEST_F(TaskTest, ALargeResultStaysInTheStoreOfTheNodeThatRanIt) {
   auto& rt = runtime();
   lagoon::ObjectStore store(rt, 64 << 20);
   lagoon::TaskPool pool(rt, store);
-  auto ramp = pool.define([](int n) {
-    std::vector<double> v(static_cast<std::size_t>(n));
-    std::iota(v.begin(), v.end(), 0.0);
-    return v;
-  });
+  auto ramp = pool.define(&make_ramp);
   const int last = rt.node_count() - 1;
   const auto big = pool.submit_on(last, ramp, 100000);  // 800 kB: in the store
   const auto small = pool.submit_on(last, ramp, 10);    // 80 B: inline
@@ -150,7 +154,9 @@ TEST_F(TaskTest, NestedTasksWaitWithoutDeadlockEvenOnOneRank) {
     auto b = pool.submit(fib, n - 2);
     return a.get() + b.get();
   });
-  if (rt.rank() == 0) EXPECT_EQ(pool.submit(fib, 20).get(), 6765);  // 21,891 tasks
+  if (rt.rank() == 0) {
+    EXPECT_EQ(pool.submit(fib, 20).get(), 6765);  // 21,891 tasks
+  }
   pool.join();
 }
 
@@ -168,6 +174,61 @@ TEST_F(TaskTest, ManyTasksFromEveryRankAtOnce) {
     wrong += futures[static_cast<std::size_t>(i)].get() != 2 * (std::int64_t{rt.rank()} * kTasks + i) ? 1 : 0;
   EXPECT_EQ(wrong, 0);
   pool.join();
+}
+
+TEST_F(TaskTest, TakeFreesTheFutureAndItsLargeResult) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 64 << 20);
+  lagoon::TaskPool pool(rt, store);
+  auto ramp = pool.define(&make_ramp);
+  auto fail = pool.define([](int) -> int { throw std::runtime_error("no luck"); });
+  const int last = rt.node_count() - 1;
+  const auto big = pool.submit_on(last, ramp, 100000);  // 800 kB, in node last's store
+  const auto small = pool.submit(ramp, 3);
+  const auto copy = small;
+  const std::vector<double> got = big.take();
+  ASSERT_EQ(got.size(), 100000u);
+  EXPECT_EQ(got[54321], 54321.0);
+  EXPECT_EQ(small.take(), std::vector<double>({0, 1, 2}));
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)copy.get(); }, "was taken"));
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)small.take(); }, "was taken"));
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)big.ready(); }, "was taken"));
+  const auto failed = pool.submit(fail, 1);
+  EXPECT_TRUE(throws<lagoon::TaskError>([&] { (void)failed.take(); }, "no luck"));
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)failed.get(); }, "was taken"));
+  pool.join();
+  rt.barrier();
+  EXPECT_EQ(pool.futures_held(), 0u) << "every record this node's ranks opened was taken";
+  EXPECT_EQ(store.stats()[static_cast<std::size_t>(last)].objects, 0u) << "the large results were freed";
+}
+
+TEST_F(TaskTest, TakenFuturesKeepAPoolWithinASmallArena) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);
+  // 2 MiB per node: ~10,000 records; 40,000 tasks per rank fit only because each
+  // future is taken.
+  lagoon::TaskPool pool(rt, store, 2 << 20);
+  auto inc = pool.define([](std::int64_t x) { return x + 1; });
+  std::int64_t sum = 0;
+  for (int batch = 0; batch < 80; ++batch) {
+    std::vector<lagoon::Future<std::int64_t>> futures;
+    for (int i = 0; i < 500; ++i) futures.push_back(pool.submit(inc, std::int64_t{batch} * 500 + i));
+    for (const auto& f : futures) sum += f.take();
+  }
+  EXPECT_EQ(sum, 40000LL * 39999 / 2 + 40000);
+  pool.join();
+  rt.barrier();
+  EXPECT_EQ(pool.futures_held(), 0u);
+  rt.barrier();  // every rank has looked before any submits again
+  // Without take(), the same arena runs out: OutOfMemory naming the remedy.
+  std::vector<lagoon::Future<std::int64_t>> kept;
+  EXPECT_TRUE(throws<lagoon::OutOfMemory>(
+      [&] {
+        for (int i = 0; i < 40000; ++i) kept.push_back(pool.submit(inc, std::int64_t{i}));
+      },
+      "pool arena cannot hold"));
+  pool.join();
+  for (const auto& f : kept) EXPECT_EQ(f.get() - 1, &f - kept.data());
 }
 
 TEST_F(TaskTest, ADagOfAThousandTasksLinkedByFutures) {
