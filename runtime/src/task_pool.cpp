@@ -74,6 +74,9 @@ struct TaskHead {
   std::uint64_t payload_bytes = 0;
 };
 
+/// The most payload bytes one steal hands over beyond its first task.
+constexpr std::size_t kStealBytes = 64 * 1024;
+
 /// Payloads up to this size ride inside the queue entry (no allocation per task).
 constexpr std::size_t kInlineArgs = 80;
 
@@ -156,7 +159,7 @@ enum class PoolOp : std::uint32_t {
   enqueue = 1,  ///< body: a TaskHead and its payload; answer: empty
   complete,     ///< args: CompleteArgs; body: the result's wire bytes or the message; answer: empty
   query,        ///< args: the future's serial; answer: an OutcomeHead and its data
-  steal,        ///< answer: a TaskHead and its payload, or nothing
+  steal,        ///< answer: up to half the stealable tasks, each a TaskHead and its payload; or nothing
   take,         ///< args: the future's serial; answer: as query, and the record is freed
 };
 
@@ -335,19 +338,31 @@ class PoolState final : public ArenaServed {
     return payload;
   }
 
-  /// A stealable task for another node, the oldest (the node's own ranks take the
-  /// newest). Empty when there is none.
+  /// Half of the stealable tasks (at least one) for another node, the oldest first (the
+  /// node's own ranks take the newest), each a TaskHead and its payload; up to 64 KiB of
+  /// payloads beyond the first. Empty when there is none. Taking half, not one, keeps
+  /// the number of steals logarithmic in the imbalance.
   void steal(std::vector<std::byte>& out) {
     const Lock lock(table->lock);
-    for (std::uint64_t i = 0; i < table->queued; ++i) {
+    std::uint64_t stealable = 0;
+    for (std::uint64_t i = 0; i < table->queued; ++i)
+      if (entry(i).head.stealable && entry(i).head.deps == 0) ++stealable;
+    const std::uint64_t wanted = (stealable + 1) / 2;
+    std::uint64_t taken = 0;
+    for (std::uint64_t i = 0; i < table->queued && taken < wanted;) {
       const QueuedTask& e = entry(i);
-      if (!e.head.stealable || e.head.deps != 0) continue;
+      if (!e.head.stealable || e.head.deps != 0) {
+        ++i;
+        continue;
+      }
+      if (taken > 0 && out.size() + e.head.payload_bytes > kStealBytes) return;
       TaskHead head;
-      const auto payload = take_locked(i, head);
-      out.resize(sizeof head + payload.size());
-      std::memcpy(out.data(), &head, sizeof head);
-      if (!payload.empty()) std::memcpy(out.data() + sizeof head, payload.data(), payload.size());
-      return;
+      const auto payload = take_locked(i, head);  // entry i is now the next one
+      const std::size_t at = out.size();
+      out.resize(at + sizeof head + payload.size());
+      std::memcpy(out.data() + at, &head, sizeof head);
+      if (!payload.empty()) std::memcpy(out.data() + at + sizeof head, payload.data(), payload.size());
+      ++taken;
     }
   }
 
@@ -726,8 +741,24 @@ bool PoolCore::run_one() {
     if (s.next_victim == s.node) s.next_victim = (s.next_victim + 1) % s.ctx->node_count;
     const auto answer = s.call(victim, PoolOp::steal);
     if (answer.size() >= sizeof head) {
-      std::memcpy(&head, answer.data(), sizeof head);
-      payload.assign(answer.begin() + sizeof head, answer.end());
+      // Run the first task; queue the others here (their futures stay at their home).
+      std::span<const std::byte> rest(answer);
+      bool first = true;
+      while (rest.size() >= sizeof head) {
+        TaskHead h;
+        std::memcpy(&h, rest.data(), sizeof h);
+        if (h.payload_bytes > rest.size() - sizeof h) throw TransportError(s.what + ": a malformed stolen task");
+        const auto p = rest.subspan(sizeof h, h.payload_bytes);
+        if (first) {
+          head = h;
+          payload.assign(p.begin(), p.end());
+          first = false;
+        } else {
+          const Lock lock(s.table->lock);
+          s.push_locked(h, p);
+        }
+        rest = rest.subspan(sizeof h + h.payload_bytes);
+      }
       found = true;
       s.steal_pause = std::chrono::microseconds(0);
     } else {
