@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -500,6 +501,9 @@ class PoolState final : public ArenaServed {
   std::vector<std::string> signatures;
   std::atomic<std::uint64_t> submitted{0};  ///< by this rank
   std::atomic<std::uint64_t> completed{0};  ///< by this rank
+  /// Stolen tasks this node's arena had no room for: this rank runs them first.
+  std::mutex spare_mutex;
+  std::deque<std::pair<TaskHead, std::vector<std::byte>>> spare;
   int next_victim = 0;
   Clock::time_point next_steal{};
   std::chrono::microseconds steal_pause{0};
@@ -680,6 +684,15 @@ bool PoolCore::run_one() {
   FutureKey checking{};
   std::vector<FutureKey> remote;
   {
+    const std::lock_guard keep(s.spare_mutex);
+    if (!s.spare.empty()) {
+      head = s.spare.front().first;
+      payload = std::move(s.spare.front().second);
+      s.spare.pop_front();
+      found = true;
+    }
+  }
+  if (!found) {
     const Lock lock(s.table->lock);
     // Newest first (thieves take the oldest): a task that waits for the tasks it just
     // submitted runs them before older work, so nesting stays as deep as the
@@ -754,8 +767,13 @@ bool PoolCore::run_one() {
           payload.assign(p.begin(), p.end());
           first = false;
         } else {
-          const Lock lock(s.table->lock);
-          s.push_locked(h, p);
+          try {
+            const Lock lock(s.table->lock);
+            s.push_locked(h, p);
+          } catch (const OutOfMemory&) {  // this node's arena is full: this rank runs it later
+            const std::lock_guard keep(s.spare_mutex);
+            s.spare.emplace_back(h, std::vector<std::byte>(p.begin(), p.end()));
+          }
         }
         rest = rest.subspan(sizeof h + h.payload_bytes);
       }
