@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# A cluster of N hosts on this machine, for tests that must cross real hosts (root only).
+# Each host is a network namespace plus a UTS namespace (its own hostname, lagoon-hK, and
+# its own address 10.77.0.(K+1) on the bridge lagoon-br0, which has 10.77.0.254 in the
+# root namespace). Open MPI starts its daemons in a host through an agent that enters the
+# host's namespaces with nsenter (no ssh), so the ranks of different hosts see different
+# hostnames, different MPI_COMM_TYPE_SHARED communicators, and talk TCP over the bridge.
+# Traffic stays on the private subnet, between addresses made here.
+#
+#   scripts/cluster.sh up N          make hosts lagoon-h0 .. lagoon-h(N-1) (clears an earlier run first)
+#   scripts/cluster.sh run [--hosts K] ARGS...
+#                                    mpirun ARGS across the hosts (the first K; -npernode R
+#                                    puts R ranks on each), LAGOON_* forwarded; exit 77 when
+#                                    no cluster is up
+#   scripts/cluster.sh exec H CMD... CMD inside host H's namespaces
+#   scripts/cluster.sh hosts         the hosts that are up, one a line
+#   scripts/cluster.sh link H up|down  cut or restore host H's link (fault tests)
+#   scripts/cluster.sh kill H        SIGKILL every process of host H
+#   scripts/cluster.sh down          remove every host, the bridge, the /etc/hosts lines and
+#                                    what killed jobs left in /dev/shm and /tmp
+#   scripts/cluster.sh check         exit 0 if this machine lets us make hosts (else 77, why on stderr)
+set -euo pipefail
+
+state=/run/lagoon-cluster
+bridge=lagoon-br0
+subnet=10.77.0.0/24
+root_ip=10.77.0.254
+mark="# lagoon-cluster"
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+host_name() { echo "lagoon-h$1"; }
+host_ip() { echo "10.77.0.$(($1 + 1))"; }
+hosts() { [ -f "$state/hosts" ] && cat "$state/hosts" || true; }
+in_host() {  # in_host H CMD...: run CMD in host H's namespaces
+  local h="$1"; shift
+  nsenter --net="/run/netns/$h" --uts="$state/uts/$h" "$@"
+}
+
+check() {
+  [ "$(id -u)" -eq 0 ] || { echo "cluster.sh: needs root (network namespaces)" >&2; return 77; }
+  for tool in ip nsenter unshare; do
+    command -v "$tool" >/dev/null || { echo "cluster.sh: needs $tool (iproute2, util-linux)" >&2; return 77; }
+  done
+  local probe=lagoon-probe$$
+  if ! ip netns add "$probe" 2>/dev/null; then
+    echo "cluster.sh: this machine does not allow network namespaces (ip netns add failed)" >&2
+    return 77
+  fi
+  local ok=0
+  ip link add "lgn-p$$" type veth peer name "lgn-q$$" 2>/dev/null && ip link del "lgn-p$$" || ok=1
+  ip netns del "$probe"
+  [ "$ok" -eq 0 ] || { echo "cluster.sh: this machine does not allow veth links" >&2; return 77; }
+}
+
+down() {
+  for h in $(hosts) $(ip netns list 2>/dev/null | awk '/^lagoon-h[0-9]+/{print $1}'); do
+    for pid in $(ip netns pids "$h" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  done
+  pkill -9 -f "$state/agent" 2>/dev/null || true
+  sleep 0.2
+  for h in $(ip netns list 2>/dev/null | awk '/^lagoon-h[0-9]+/{print $1}'); do ip netns del "$h" 2>/dev/null || true; done
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | awk -F@ '/^lgn-/{print $1}'); do
+    ip link del "$l" 2>/dev/null || true
+  done
+  ip link del "$bridge" 2>/dev/null || true
+  if [ -d "$state/uts" ]; then
+    for f in "$state"/uts/*; do [ -e "$f" ] && umount "$f" 2>/dev/null || true; done
+    umount "$state/uts" 2>/dev/null || true
+  fi
+  if grep -q "$mark" /etc/hosts 2>/dev/null; then
+    grep -v "$mark" /etc/hosts > /etc/hosts.lagoon-tmp || true
+    cat /etc/hosts.lagoon-tmp > /etc/hosts && rm -f /etc/hosts.lagoon-tmp
+  fi
+  # What killed jobs leave: Open MPI's session directories and shared-memory segments of
+  # the hosts (their names carry the hostname), and lagoon's segments.
+  rm -rf /tmp/ompi.lagoon-h* /dev/shm/vader_segment.lagoon-h* 2>/dev/null || true
+  rm -rf "$state"
+}
+
+up() {
+  local n="${1:-}"
+  [[ "$n" =~ ^[1-9][0-9]?$ ]] && [ "$n" -le 32 ] || die "up N: N from 1 to 32"
+  check || exit $?
+  down
+  mkdir -p "$state/uts"
+  mount --bind "$state/uts" "$state/uts"
+  mount --make-private "$state/uts"
+  ip link add "$bridge" type bridge
+  ip addr add "$root_ip/24" dev "$bridge"
+  ip link set "$bridge" up
+  [ -z "$(tail -c1 /etc/hosts)" ] || echo >> /etc/hosts
+  for ((k = 0; k < n; ++k)); do
+    local h ip
+    h=$(host_name "$k")
+    ip=$(host_ip "$k")
+    ip netns add "$h"
+    touch "$state/uts/$h"
+    unshare --uts="$state/uts/$h" hostname "$h"
+    ip link add "lgn-$k" type veth peer name "lgn-$k-in"
+    ip link set "lgn-$k" master "$bridge" up
+    ip link set "lgn-$k-in" netns "$h"
+    ip -n "$h" link set "lgn-$k-in" name eth0
+    ip -n "$h" addr add "$ip/24" dev eth0
+    ip -n "$h" link set eth0 up
+    ip -n "$h" link set lo up
+    # A lost peer is declared after ~30 s instead of ~15 min (the kernel's default retries).
+    in_host "$h" sysctl -qw net.ipv4.tcp_retries2=5
+    echo "$ip $h $mark" >> /etc/hosts
+    echo "$h" >> "$state/hosts"
+    echo "$h slots=64" >> "$state/hostfile"
+  done
+  echo "$root_ip $(hostname) $mark" >> /etc/hosts
+  # The launch agent Open MPI calls instead of ssh: AGENT [options] HOST CMD...
+  cat > "$state/agent" <<EOF
+#!/bin/sh
+while [ "\${1#-}" != "\$1" ]; do shift; done
+host="\$1"; shift
+exec nsenter --net="/run/netns/\$host" --uts="$state/uts/\$host" /bin/sh -c "\$*"
+EOF
+  chmod +x "$state/agent"
+  for h in $(hosts); do
+    in_host "$h" hostname | grep -qx "$h" || die "host $h has the wrong hostname"
+  done
+  # Every host reaches the root namespace's end of the bridge (bash's /dev/tcp: no ping
+  # needed; a refused connection proves the route as well as an accepted one).
+  for h in $(hosts); do
+    in_host "$h" timeout 3 bash -c "exec 3<>/dev/tcp/$root_ip/9 || [ \$? -eq 1 ]" 2>/dev/null ||
+      die "host $h cannot reach $root_ip"
+  done
+  echo "cluster.sh: $n hosts up: $(hosts | tr '\n' ' ')"
+}
+
+run() {
+  if [ ! -f "$state/hostfile" ]; then
+    echo "cluster.sh: no cluster is up (scripts/cluster.sh up N); skipped" >&2
+    exit 77
+  fi
+  local hostfile="$state/hostfile"
+  if [ "${1:-}" = "--hosts" ]; then
+    head -n "$2" "$state/hostfile" > "$state/hostfile.$2"
+    hostfile="$state/hostfile.$2"
+    shift 2
+  fi
+  local flags=(--hostfile "$hostfile" --mca plm_rsh_agent "$state/agent"
+               --mca oob_tcp_if_include "$subnet" --mca btl_tcp_if_include "$subnet"
+               --mca btl self,vader,tcp --oversubscribe)
+  [ "$(id -u)" -ne 0 ] || flags+=(--allow-run-as-root)
+  for name in $(compgen -e | grep '^LAGOON_' || true); do flags+=(-x "$name"); done
+  exec mpirun "${flags[@]}" "$@"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  up) up "$@" ;;
+  down) down ;;
+  run) run "$@" ;;
+  exec) [ $# -ge 2 ] || die "exec H CMD..."; h="$1"; shift; in_host "$h" "$@" ;;
+  hosts) hosts ;;
+  link)
+    [ $# -eq 2 ] || die "link H up|down"
+    k="${1#lagoon-h}"; ip link set "lgn-$k" "$2" ;;
+  kill)
+    [ $# -eq 1 ] || die "kill H"
+    for pid in $(ip netns pids "$1"); do kill -9 "$pid" 2>/dev/null || true; done ;;
+  check) check ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
