@@ -3,7 +3,11 @@
 // point-to-point functions.
 #include "lagoon/mpi.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <string>
 
 #include "lagoon/error.hpp"
@@ -133,7 +137,61 @@ void for_each_piece(std::size_t bytes, std::size_t chunk, F&& step) {
   for (std::size_t done = 0; done < bytes; done += chunk) step(done, static_cast<int>(std::min(chunk, bytes - done)));
 }
 
+std::atomic<std::int64_t> patience_ms{0};
+
+/// "2.5 s" for 2500 ms.
+std::string seconds(std::int64_t ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, ms % 1000 == 0 ? "%.0f s" : "%.1f s", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+/// A wait by polling: spins for a few microseconds, then yields the core at each turn
+/// (a peer thread on this core may be the one that answers), and throws TimedOut once
+/// the patience has passed without progress.
+class Waiting {
+ public:
+  void idle(const char* what, int peer, int tag) {
+    if (++turns_ < 64) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (turns_ == 64) {
+      since_ = now;
+      return;
+    }
+    const std::int64_t limit = patience_ms.load(std::memory_order_relaxed);
+    if (limit > 0 && now - since_ > std::chrono::milliseconds(limit))
+      throw TimedOut(std::string("no progress in ") + what +
+                     (peer == MPI_ANY_SOURCE ? std::string() : " with rank " + std::to_string(peer)) +
+                     (tag == MPI_ANY_TAG ? std::string() : " (tag " + std::to_string(tag) + ")") + " within " + seconds(limit),
+                     peer);
+    if (now - since_ > std::chrono::microseconds(20)) sched_yield();
+  }
+
+ private:
+  std::uint64_t turns_ = 0;
+  std::chrono::steady_clock::time_point since_;
+};
+
+/// Waits for one request to complete.
+void wait_one(MPI_Request& request, const char* what, int peer, int tag) {
+  Waiting waiting;
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return;
+    waiting.idle(what, peer, tag);
+  }
+}
+
 }  // namespace
+
+void set_patience(std::chrono::milliseconds patience) noexcept {
+  patience_ms.store(patience.count(), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds patience() noexcept {
+  return std::chrono::milliseconds(patience_ms.load(std::memory_order_relaxed));
+}
 
 void bcast_bytes(void* data, std::size_t bytes, int root, MPI_Comm comm, std::size_t chunk) {
   auto* p = static_cast<std::byte*>(data);
@@ -144,6 +202,13 @@ void bcast_bytes(void* data, std::size_t bytes, int root, MPI_Comm comm, std::si
 void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm) {
   const auto n = static_cast<int>(bytes);
   check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm), "MPI_Allgather");
+}
+
+std::string processor_name() {
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  check(MPI_Get_processor_name(name, &length), "MPI_Get_processor_name");
+  return {name, static_cast<std::size_t>(length)};
 }
 
 int thread_level() {
@@ -177,7 +242,13 @@ bool Requests::test_all() {
 std::pair<std::size_t, std::size_t> Requests::wait_any() {
   int index = MPI_UNDEFINED;
   MPI_Status status;
-  check(MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &index, &status), "MPI_Waitany");
+  Waiting waiting;
+  for (;;) {
+    int done = 0;
+    check(MPI_Testany(static_cast<int>(requests_.size()), requests_.data(), &index, &done, &status), "MPI_Testany");
+    if (done) break;
+    waiting.idle("a wait for a message", MPI_ANY_SOURCE, MPI_ANY_TAG);
+  }
   if (index == MPI_UNDEFINED) return {requests_.size(), 0};
   int count = 0;
   check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
@@ -192,21 +263,30 @@ void Requests::cancel() noexcept {
   for (MPI_Request& r : requests_) {
     if (r == MPI_REQUEST_NULL) continue;
     MPI_Cancel(&r);
-    MPI_Wait(&r, MPI_STATUS_IGNORE);
+    try {
+      wait_one(r, "a cancelled request", MPI_ANY_SOURCE, MPI_ANY_TAG);
+    } catch (const std::exception&) {
+      // Its peer is gone (a timeout is on its way up): leave the request to MPI.
+    }
   }
   requests_.clear();
 }
 
 void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm, std::size_t chunk) {
   const auto* p = static_cast<const std::byte*>(data);
-  for_each_piece(bytes, chunk,
-                 [&](std::size_t at, int n) { check(MPI_Send(p + at, n, MPI_BYTE, dest, tag, comm), "MPI_Send"); });
+  for_each_piece(bytes, chunk, [&](std::size_t at, int n) {
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Isend(p + at, n, MPI_BYTE, dest, tag, comm, &r), "MPI_Isend");
+    wait_one(r, "a send", dest, tag);
+  });
 }
 
 void recv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm, std::size_t chunk) {
   auto* p = static_cast<std::byte*>(data);
   for_each_piece(bytes, chunk, [&](std::size_t at, int n) {
-    check(MPI_Recv(p + at, n, MPI_BYTE, source, tag, comm, MPI_STATUS_IGNORE), "MPI_Recv");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Irecv(p + at, n, MPI_BYTE, source, tag, comm, &r), "MPI_Irecv");
+    wait_one(r, "a receive", source, tag);
   });
 }
 
@@ -234,10 +314,11 @@ std::optional<Message> Message::try_probe(int source, int tag, MPI_Comm comm) {
 }
 
 Message Message::probe(int source, int tag, MPI_Comm comm) {
-  MPI_Message message = MPI_MESSAGE_NULL;
-  MPI_Status status;
-  check(MPI_Mprobe(source, tag, comm, &message, &status), "MPI_Mprobe");
-  return Message(message, status);
+  Waiting waiting;
+  for (;;) {
+    if (auto message = try_probe(source, tag, comm)) return std::move(*message);
+    waiting.idle("a wait for a message", source, tag);
+  }
 }
 
 Message::~Message() {

@@ -75,7 +75,7 @@ std::string configure_shm_dir() {
 
 Settings read_settings(MPI_Comm world, std::string shm_note) {
   Settings settings;
-  long long job[4] = {0, static_cast<long long>(settings.max_message_bytes), 0, 0};
+  long long job[5] = {0, static_cast<long long>(settings.max_message_bytes), 0, 0, settings.timeout_seconds};
   agree(world, [&] {
     int rank = 0;
     mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
@@ -85,12 +85,14 @@ Settings read_settings(MPI_Comm world, std::string shm_note) {
     constexpr long long kLargest = 1ll << 50;
     if (auto b = parse_setting("LAGOON_STORE_BYTES", 1, kLargest); b > 0) job[2] = b;
     if (auto b = parse_setting("LAGOON_MAP_BYTES", 1, kLargest); b > 0) job[3] = b;
+    if (auto t = parse_setting("LAGOON_TIMEOUT", 0, 7 * 24 * 3600); t >= 0) job[4] = t;
   });
   mpi::bcast_value(job, 0, world);
   settings.ranks_per_node = static_cast<int>(job[0]);
   settings.max_message_bytes = static_cast<std::size_t>(job[1]);
   settings.store_bytes = static_cast<std::size_t>(job[2]);
   settings.map_bytes = static_cast<std::size_t>(job[3]);
+  settings.timeout_seconds = static_cast<int>(job[4]);
   const char* dir = std::getenv(kOmpiShmDir);
   settings.shm_dir = dir != nullptr ? dir : "/dev/shm";
   settings.huge_pages = is_huge_page_dir(settings.shm_dir);

@@ -4,6 +4,7 @@
 
 #include <sched.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -82,6 +83,17 @@ Transport::Transport(Context& ctx) : ctx_(ctx) {
   // Whole elements in every body piece (accumulate adds them piece by piece).
   piece_ = std::max<std::size_t>(std::min<std::size_t>(chunk_, 4u << 20) / 8 * 8, 8);
   half_ = (comm_.tag_upper_bound() - kFirstReplyTag + 1) / 2;
+  mpi::set_patience(std::chrono::seconds(ctx.settings.timeout_seconds));
+  {
+    // Each node's host name, so that a lost node is named as the user knows it.
+    constexpr std::size_t kName = 64;
+    std::array<char, kName> mine{};
+    const std::string name = mpi::processor_name();
+    std::memcpy(mine.data(), name.data(), std::min(name.size(), kName - 1));
+    std::vector<char> all(kName * static_cast<std::size_t>(comm_.size()));
+    mpi::allgather_bytes(mine.data(), kName, all.data(), comm_);
+    for (int leader : ctx.leader_of_node) hosts_.emplace_back(all.data() + kName * static_cast<std::size_t>(leader));
+  }
   outboxes_.resize(static_cast<std::size_t>(ctx.node_count));
   if (ctx.node.rank() == 0) service_ = std::thread([this] { serve_loop(); });
 }
@@ -179,13 +191,13 @@ Transport::Pending Transport::start(int node, const Ask& ask, std::span<std::byt
   header.reply_tag = tag;
   header.answer_bytes = answer.size();
   const std::lock_guard lock(outbox_mutex_);
-  send_request(node, header, ask);
+  guarded(node, "a request", [&] { send_request(node, header, ask); });
   return pending;
 }
 
 void Transport::finish(Pending& pending, std::string_view what) {
   for (std::size_t left = pending.pieces_; left > 0; --left) {
-    const auto [index, bytes] = pending.receives_.wait_any();
+    const auto [index, bytes] = guarded(pending.node_, what, [&] { return pending.receives_.wait_any(); });
     if (index == 0) {  // an error instead of the body: the body's receives are cancelled
       (void)parse_head(pending.node_, {pending.error_.get(), bytes}, what);
       throw TransportError(std::string(what) + ": node " + std::to_string(pending.node_) +
@@ -204,16 +216,18 @@ std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_vie
   Header header{Verb::call};
   header.reply_tag = next_tag();
   header.answer_bytes = kAnySize;
-  {
-    const std::lock_guard lock(outbox_mutex_);
-    send_request(node, header, ask);
-  }
-  std::vector<std::byte> first;
-  const AnswerHead head = receive_head(node, header.reply_tag, first, what);
-  if (first.size() > sizeof head || head.bytes == 0) return {first.begin() + sizeof head, first.end()};
-  std::vector<std::byte> body(head.bytes);
-  mpi::recv_bytes(body.data(), body.size(), service_rank(node), header.reply_tag, comm_, chunk_);
-  return body;
+  return guarded(node, what, [&] {
+    {
+      const std::lock_guard lock(outbox_mutex_);
+      send_request(node, header, ask);
+    }
+    std::vector<std::byte> first;
+    const AnswerHead head = receive_head(node, header.reply_tag, first, what);
+    if (first.size() > sizeof head || head.bytes == 0) return std::vector<std::byte>(first.begin() + sizeof head, first.end());
+    std::vector<std::byte> body(head.bytes);
+    mpi::recv_bytes(body.data(), body.size(), service_rank(node), header.reply_tag, comm_, chunk_);
+    return body;
+  });
 }
 
 AnswerHead Transport::receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const {
@@ -248,7 +262,8 @@ void Transport::post(int node, const Ask& ask) {
     Outbox& box = outboxes_[static_cast<std::size_t>(node)];
     const std::size_t item = sizeof header + ask.args.size() + ask.body.size();
     if (item <= kInlineBytes && ask.args.size() <= kMaxArgs) {
-      if (box.batch.size() + item > sizeof(Header) + kInlineBytes) send_batch(node, box);
+      if (box.batch.size() + item > sizeof(Header) + kInlineBytes)
+        guarded(node, "a batch of one-way requests", [&] { send_batch(node, box); });
       if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
       header.target = ask.target;
       header.op = ask.op;
@@ -256,7 +271,7 @@ void Transport::post(int node, const Ask& ask) {
       header.body_bytes = ask.body.size();
       append(box.batch, {bytes_of(header), ask.args, ask.body});
     } else {
-      send_request(node, header, ask);
+      guarded(node, "a one-way request", [&] { send_request(node, header, ask); });
       ++box.unflushed;
     }
     full = box.unflushed >= kMaxUnflushed;
@@ -270,7 +285,7 @@ void Transport::flush() {
   {
     const std::lock_guard lock(outbox_mutex_);
     for (std::size_t n = 0; n < outboxes_.size(); ++n) {
-      send_batch(static_cast<int>(n), outboxes_[n]);
+      guarded(static_cast<int>(n), "a batch of one-way requests", [&] { send_batch(static_cast<int>(n), outboxes_[n]); });
       if (std::exchange(outboxes_[n].unflushed, 0) > 0) nodes.push_back(static_cast<int>(n));
     }
   }
@@ -284,13 +299,13 @@ void Transport::flush_nodes(const std::vector<int>& nodes) {
     header.reply_tag = next_tag();
     header.answer_bytes = kAnySize;
     tags.push_back(header.reply_tag);
-    mpi::send_bytes(&header, sizeof header, service_rank(node), kRequestTag, comm_);
+    guarded(node, "a flush", [&] { mpi::send_bytes(&header, sizeof header, service_rank(node), kRequestTag, comm_); });
   }
   std::string failed;
   ErrorKind kind = ErrorKind::transport;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     std::vector<std::byte> first;
-    (void)receive_head(nodes[i], tags[i], first, "lagoon's transport: flush");
+    guarded(nodes[i], "a flush", [&] { (void)receive_head(nodes[i], tags[i], first, "lagoon's transport: flush"); });
     FlushReport report;
     if (first.size() < sizeof(AnswerHead) + sizeof report)
       throw TransportError("lagoon's transport: node " + std::to_string(nodes[i]) + " sent a malformed flush answer");
@@ -302,6 +317,21 @@ void Transport::flush_nodes(const std::vector<int>& nodes) {
               std::string(text, first.size() - sizeof(AnswerHead) - sizeof report);
   }
   if (!failed.empty()) throw_error(kind, "lagoon: one-way requests (put/accumulate/drop) failed" + failed + on_rank());
+}
+
+void Transport::lost(const mpi::TimedOut& e, int node, std::string_view what) const {
+  if (node < 0 && e.peer() >= 0) node = ctx_.node_of_rank.at(static_cast<std::size_t>(e.peer()));
+  std::string ranks;
+  for (std::size_t r = 0; r < ctx_.node_of_rank.size(); ++r)
+    if (ctx_.node_of_rank[r] == node) {
+      if (!ranks.empty()) ranks += ',';
+      ranks += std::to_string(r);
+    }
+  const std::string host = node >= 0 ? hosts_.at(static_cast<std::size_t>(node)) : "?";
+  throw TransportError("lagoon: node " + std::to_string(node) + " (host " + host + ", world ranks " + ranks +
+                       ") is lost: " + std::string(what) + " saw no progress for LAGOON_TIMEOUT=" +
+                       std::to_string(mpi::patience().count() / 1000) + " s (the node or the network to it failed; " +
+                       e.what() + ")");
 }
 
 // ---- service side ----
@@ -463,6 +493,8 @@ void Transport::dispatch(const Request& request) {
       throw TransportError("object #" + std::to_string(h.target) + " did not answer request " + std::to_string(h.op));
   } catch (const MpiError&) {
     throw;  // the transport itself is broken: fail-stop
+  } catch (const mpi::TimedOut& e) {
+    lost(e, -1, "an answer to world rank " + std::to_string(request.source));  // its client is gone: fail-stop
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const Error*>(&e);
     const ErrorKind kind = error ? error->kind() : ErrorKind::generic;

@@ -258,6 +258,19 @@ class Transport {
   /// Sends `node` a flush and returns what it answered, for several nodes at once.
   void flush_nodes(const std::vector<int>& nodes);
 
+  /// Throws the TransportError of a request that timed out: `node` (or the node of
+  /// the rank it waited for, when -1) named with its host and ranks, and `what`.
+  [[noreturn]] void lost(const mpi::TimedOut& e, int node, std::string_view what) const;
+  /// Runs `step` (a client-side exchange with `node`), turning a timeout into lost().
+  template <class F>
+  decltype(auto) guarded(int node, std::string_view what, F&& step) {
+    try {
+      return step();
+    } catch (const mpi::TimedOut& e) {
+      lost(e, node, what);
+    }
+  }
+
   void serve_loop() noexcept;
   void handle(std::vector<std::byte>& message, int source);
   /// Parses one request (header, args, inline body) at the front of `bytes`.
@@ -269,6 +282,7 @@ class Transport {
 
   Context& ctx_;
   mpi::Comm comm_;
+  std::vector<std::string> hosts_;  ///< per node: its leader's host name, for messages
   std::size_t chunk_ = mpi::max_message_bytes;
   std::size_t piece_ = 4u << 20;  ///< of a request's body
   mutable std::vector<std::byte> scratch_;  ///< service thread only

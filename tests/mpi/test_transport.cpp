@@ -2,8 +2,14 @@
 // size (inline and in pieces), errors carried back as their own kind, posts batched
 // and alone, failures reported by the next flush, and requests to an object that no
 // longer exists on its node (the asking rank gets an error naming the node, and the
-// serving node goes on).
+// serving node goes on), and a node that stops answering: after the patience
+// (LAGOON_TIMEOUT) the asking rank throws an error naming that node, its host and its
+// ranks, and a node that comes back later goes on serving.
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -83,6 +89,48 @@ TEST_F(TransportTest, CallsAnswerAnySizeAndCarryTheTargetsErrorKind) {
     EXPECT_TRUE(throws<lagoon::TransportError>(
         [&] { t->call(other, detail::Ask{kEcho, static_cast<std::uint32_t>(EchoOp::echo), {}, sent}, small, "echo"); },
         "expects 4"));
+  }
+  t->flush();
+  rt.barrier();
+  t->remove(kEcho);
+}
+
+TEST_F(TransportTest, ANodeThatStopsAnsweringIsNamedAfterThePatience) {
+  using namespace std::chrono_literals;
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  auto* t = transport(rt);
+  const auto& ctx = *detail::context_of(rt);
+  Echo echo;
+  t->add(kEcho, &echo);
+  std::vector<int> pids(static_cast<std::size_t>(rt.size()));
+  const int pid = static_cast<int>(::getpid());
+  lagoon::mpi::allgather_bytes(&pid, sizeof pid, pids.data(), ctx.world);
+  // World rank 0 stops the process of node 1's leader (its service thread with it),
+  // asks node 1, and lets it go on.
+  const int victim = ctx.leader_of_node.at(1);
+  rt.barrier();
+  if (rt.rank() == 0) {
+    const auto before = lagoon::mpi::patience();
+    lagoon::mpi::set_patience(1s);
+    ASSERT_EQ(::kill(pids[static_cast<std::size_t>(victim)], SIGSTOP), 0);
+    std::string ranks;
+    for (int r = 0; r < rt.size(); ++r)
+      if (ctx.node_of_rank[static_cast<std::size_t>(r)] == 1) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    const auto sent = pattern(100);
+    const detail::Ask ask{kEcho, static_cast<std::uint32_t>(EchoOp::echo), {}, sent};
+    std::vector<std::byte> into(sent.size());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(throws<lagoon::TransportError>([&] { t->call(1, ask, into, "an echo"); },
+                                               "node 1 (host " + lagoon::mpi::processor_name() + ", world ranks " +
+                                                   ranks + ") is lost: an echo saw no progress"));
+    EXPECT_TRUE(throws<lagoon::TransportError>([&] { (void)t->call(1, ask, "an echo"); }, "LAGOON_TIMEOUT=1 s"));
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(waited, 1.9);
+    EXPECT_LT(waited, 10.0);
+    ::kill(pids[static_cast<std::size_t>(victim)], SIGCONT);
+    lagoon::mpi::set_patience(before);
+    EXPECT_EQ(t->call(1, ask, "an echo"), sent);  // the node came back: it answers again
   }
   t->flush();
   rt.barrier();

@@ -5,12 +5,16 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "lagoon/error.hpp"
 
 namespace lagoon::mpi {
 
@@ -124,10 +128,34 @@ void bcast_value(T& value, int root, MPI_Comm comm) {
 /// rank order). @note collective over `comm`
 void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm);
 
+/// This process's host, as MPI names it (MPI_Get_processor_name).
+[[nodiscard]] std::string processor_name();
 /// The thread level MPI was initialized with (MPI_Query_thread).
 [[nodiscard]] int thread_level();
 
 // ---- point to point ----
+//
+// Every blocking point-to-point call below waits by polling (MPI_Test*, yielding the
+// core once the wait is longer than a few microseconds) and gives up once nothing has
+// moved for the process's patience: it then throws TimedOut naming the call and the
+// peer. (Open MPI's own MPI_Wait spins as well; over TCP a peer behind a cut link
+// makes it wait until the kernel gives up on the connection: 15 minutes by default.)
+
+/// A blocking point-to-point call that saw no progress within the patience.
+class TimedOut : public TransportError {
+ public:
+  TimedOut(const std::string& what, int peer) : TransportError(what), peer_(peer) {}
+  /// The rank waited for (in the call's communicator), or MPI_ANY_SOURCE.
+  [[nodiscard]] int peer() const noexcept { return peer_; }
+
+ private:
+  int peer_;
+};
+
+/// How long a blocking point-to-point call waits without progress before it throws
+/// TimedOut; zero (the default) waits forever. Process-wide.
+void set_patience(std::chrono::milliseconds patience) noexcept;
+[[nodiscard]] std::chrono::milliseconds patience() noexcept;
 
 /// Outstanding nonblocking operations, owned. Whatever has not completed when the
 /// owner lets go (an error on the way, or a destructor) is cancelled and freed, so no
@@ -152,10 +180,13 @@ class Requests {
   [[nodiscard]] bool empty() const noexcept { return requests_.empty(); }
   /// MPI_Testall: whether all completed (the set is empty after, if so).
   [[nodiscard]] bool test_all();
-  /// MPI_Waitany: waits for one outstanding request; returns its index (in the order
-  /// they were added) and the bytes it received.
+  /// Waits for one outstanding request (MPI_Testany, polled); returns its index (in the
+  /// order they were added) and the bytes it received. Throws TimedOut after the
+  /// patience without any completion.
   [[nodiscard]] std::pair<std::size_t, std::size_t> wait_any();
-  /// Cancels every outstanding request and waits for each to end (MPI_Cancel + MPI_Wait).
+  /// Cancels every outstanding request and waits for each to end (MPI_Cancel, then
+  /// MPI_Test until it ends; after the patience, a request that does not end (its peer
+  /// is gone) is left to MPI: the job is ending).
   void cancel() noexcept;
 
  private:
@@ -166,11 +197,11 @@ class Requests {
 /// @note collective over `comm`
 void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into);
 
-/// MPI_Send of `bytes` bytes in messages of at most `chunk` bytes (one empty message
-/// for 0 bytes, so that a receive of 0 bytes always has its match).
+/// MPI_Isend of `bytes` bytes in messages of at most `chunk` bytes (one empty message
+/// for 0 bytes, so that a receive of 0 bytes always has its match), each waited for.
 void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm,
                 std::size_t chunk = max_message_bytes);
-/// MPI_Recv of `bytes` bytes sent by send_bytes with the same `chunk`.
+/// MPI_Irecv of `bytes` bytes sent by send_bytes with the same `chunk`, each waited for.
 void recv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm,
                 std::size_t chunk = max_message_bytes);
 /// MPI_Irecv of `bytes` bytes in pieces of at most `chunk`, each added to `into`.
@@ -183,7 +214,7 @@ class Message {
  public:
   /// MPI_Improbe: the next message from `source` with `tag`, if one has arrived.
   [[nodiscard]] static std::optional<Message> try_probe(int source, int tag, MPI_Comm comm);
-  /// MPI_Mprobe: waits for the next message from `source` with `tag`.
+  /// Waits for the next message from `source` with `tag` (MPI_Improbe, polled).
   [[nodiscard]] static Message probe(int source, int tag, MPI_Comm comm);
 
   Message(const Message&) = delete;

@@ -37,6 +37,11 @@ struct Settings {
   /// LAGOON_MAP_BYTES: the arena of a SharedMap made without a size, per node
   /// (0: unset; the map then takes SharedMap's default, 64 MiB). Job-wide.
   std::size_t map_bytes = 0;
+  /// LAGOON_TIMEOUT: seconds a request to another node (and its answer) may go without
+  /// any progress before the asking rank throws TransportError naming that node (its
+  /// host and ranks); uncaught, that ends the job (fail-stop). 0: wait forever. A link
+  /// that comes back sooner loses nothing. Job-wide. Default 60.
+  int timeout_seconds = 60;
   /// Where this rank's shared windows live: LAGOON_SHM_DIR if it was usable when
   /// lagoon started MPI, else Open MPI's own choice (/dev/shm on Linux). Per rank.
   std::string shm_dir;
