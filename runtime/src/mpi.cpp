@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "lagoon/error.hpp"
 
@@ -146,8 +147,8 @@ std::string seconds(std::int64_t ms) {
   return text;
 }
 
-/// A wait by polling: spins for a few microseconds, then yields the core at each turn
-/// (a peer thread on this core may be the one that answers), and throws TimedOut once
+/// A wait by polling: spins for a few microseconds, then yields the core at each turn,
+/// then sleeps between turns, and throws TimedOut once
 /// the patience has passed without progress.
 class Waiting {
  public:
@@ -164,7 +165,14 @@ class Waiting {
                      (peer == MPI_ANY_SOURCE ? std::string() : " with rank " + std::to_string(peer)) +
                      (tag == MPI_ANY_TAG ? std::string() : " (tag " + std::to_string(tag) + ")") + " within " + seconds(limit),
                      peer);
-    if (now - since_ > std::chrono::microseconds(20)) sched_yield();
+    // Past a short spin, give the core away: the answer often needs another thread of
+    // this machine (a service, a peer rank) that a spinning wait would keep off it for a
+    // scheduler period (milliseconds) when ranks outnumber cores.
+    const auto waited = now - since_;
+    if (waited > std::chrono::microseconds(200))
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    else if (waited > std::chrono::microseconds(20))
+      sched_yield();
   }
 
  private:

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -106,6 +108,11 @@ TEST_F(TransportTest, ANodeThatStopsAnsweringIsNamedAfterThePatience) {
   std::vector<int> pids(static_cast<std::size_t>(rt.size()));
   const int pid = static_cast<int>(::getpid());
   lagoon::mpi::allgather_bytes(&pid, sizeof pid, pids.data(), ctx.world);
+  std::array<char, 64> name{};
+  const std::string mine = lagoon::mpi::processor_name();
+  std::memcpy(name.data(), mine.data(), std::min<std::size_t>(mine.size(), name.size() - 1));
+  std::vector<char> names(name.size() * static_cast<std::size_t>(rt.size()));
+  lagoon::mpi::allgather_bytes(name.data(), name.size(), names.data(), ctx.world);
   // World rank 0 stops the process of node 1's leader (its service thread with it),
   // asks node 1, and lets it go on.
   const int victim = ctx.leader_of_node.at(1);
@@ -122,7 +129,7 @@ TEST_F(TransportTest, ANodeThatStopsAnsweringIsNamedAfterThePatience) {
     std::vector<std::byte> into(sent.size());
     const auto start = std::chrono::steady_clock::now();
     EXPECT_TRUE(throws<lagoon::TransportError>([&] { t->call(1, ask, into, "an echo"); },
-                                               "node 1 (host " + lagoon::mpi::processor_name() + ", world ranks " +
+                                               "node 1 (host " + std::string(names.data() + name.size() * static_cast<std::size_t>(victim)) + ", world ranks " +
                                                    ranks + ") is lost: an echo saw no progress"));
     EXPECT_TRUE(throws<lagoon::TransportError>([&] { (void)t->call(1, ask, "an echo"); }, "LAGOON_TIMEOUT=1 s"));
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
