@@ -2,7 +2,7 @@
 # A cluster of N hosts on this machine, for tests that must cross real hosts (root only).
 # Each host is a network namespace plus a UTS namespace (its own hostname, lagoon-hK, and
 # its own address 10.77.0.(K+1) on the bridge lagoon-br0, which has 10.77.0.254 in the
-# root namespace). Open MPI starts its daemons in a host through an agent that enters the
+# root namespace), plus a launch host, lagoon-head (10.77.0.253), where mpirun runs. Open MPI starts its daemons in a host through an agent that enters the
 # host's namespaces with nsenter (no ssh), so the ranks of different hosts see different
 # hostnames, different MPI_COMM_TYPE_SHARED communicators, and talk TCP over the bridge.
 # Traffic stays on the private subnet, between addresses made here.
@@ -30,6 +30,8 @@ mark="# lagoon-cluster"
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 host_name() { echo "lagoon-h$1"; }
 host_ip() { echo "10.77.0.$(($1 + 1))"; }
+head=lagoon-head  # the launch host: mpirun runs here, as on a cluster's login node
+head_ip=10.77.0.253
 hosts() { [ -f "$state/hosts" ] && cat "$state/hosts" || true; }
 in_host() {  # in_host H CMD...: run CMD in host H's namespaces
   local h="$1"; shift
@@ -53,12 +55,12 @@ check() {
 }
 
 down() {
-  for h in $(hosts) $(ip netns list 2>/dev/null | awk '/^lagoon-h[0-9]+/{print $1}'); do
+  for h in $(hosts) $(ip netns list 2>/dev/null | awk '/^lagoon-(h[0-9]+|head)/{print $1}'); do
     for pid in $(ip netns pids "$h" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   done
   pkill -9 -f "$state/agent" 2>/dev/null || true
   sleep 0.2
-  for h in $(ip netns list 2>/dev/null | awk '/^lagoon-h[0-9]+/{print $1}'); do ip netns del "$h" 2>/dev/null || true; done
+  for h in $(ip netns list 2>/dev/null | awk '/^lagoon-(h[0-9]+|head)/{print $1}'); do ip netns del "$h" 2>/dev/null || true; done
   for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | awk -F@ '/^lgn-/{print $1}'); do
     ip link del "$l" 2>/dev/null || true
   done
@@ -77,6 +79,24 @@ down() {
   rm -rf "$state"
 }
 
+make_host() {  # make_host NAME IP LINK: a namespace pair with its end of a veth on the bridge
+  local h="$1" ip="$2" link="$3"
+  ip netns add "$h"
+  touch "$state/uts/$h"
+  unshare --uts="$state/uts/$h" hostname "$h"
+  ip link add "$link" type veth peer name "$link-in"
+  ip link set "$link" master "$bridge" up
+  ip link set "$link-in" netns "$h"
+  ip -n "$h" link set "$link-in" name eth0
+  ip -n "$h" addr add "$ip/24" dev eth0
+  ip -n "$h" link set eth0 up
+  ip -n "$h" link set lo up
+  # A lost peer is declared after ~30 s instead of ~15 min (the kernel's default retries),
+  # on every host, the launch host too (mpirun waits for a lost host's daemon that long).
+  in_host "$h" sysctl -qw net.ipv4.tcp_retries2=5
+  echo "$ip $h $mark" >> /etc/hosts
+}
+
 up() {
   local n="${1:-}"
   [[ "$n" =~ ^[1-9][0-9]?$ ]] && [ "$n" -le 32 ] || die "up N: N from 1 to 32"
@@ -90,25 +110,11 @@ up() {
   ip link set "$bridge" up
   [ -z "$(tail -c1 /etc/hosts)" ] || echo >> /etc/hosts
   for ((k = 0; k < n; ++k)); do
-    local h ip
-    h=$(host_name "$k")
-    ip=$(host_ip "$k")
-    ip netns add "$h"
-    touch "$state/uts/$h"
-    unshare --uts="$state/uts/$h" hostname "$h"
-    ip link add "lgn-$k" type veth peer name "lgn-$k-in"
-    ip link set "lgn-$k" master "$bridge" up
-    ip link set "lgn-$k-in" netns "$h"
-    ip -n "$h" link set "lgn-$k-in" name eth0
-    ip -n "$h" addr add "$ip/24" dev eth0
-    ip -n "$h" link set eth0 up
-    ip -n "$h" link set lo up
-    # A lost peer is declared after ~30 s instead of ~15 min (the kernel's default retries).
-    in_host "$h" sysctl -qw net.ipv4.tcp_retries2=5
-    echo "$ip $h $mark" >> /etc/hosts
-    echo "$h" >> "$state/hosts"
-    echo "$h slots=64" >> "$state/hostfile"
+    make_host "$(host_name "$k")" "$(host_ip "$k")" "lgn-$k"
+    echo "$(host_name "$k")" >> "$state/hosts"
+    echo "$(host_name "$k") slots=64" >> "$state/hostfile"
   done
+  make_host "$head" "$head_ip" lgn-head
   echo "$root_ip $(hostname) $mark" >> /etc/hosts
   # The launch agent Open MPI calls instead of ssh: AGENT [options] HOST CMD...
   cat > "$state/agent" <<EOF
@@ -151,7 +157,7 @@ run() {
                --mca btl self,vader,tcp --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
   [ "$(id -u)" -ne 0 ] || flags+=(--allow-run-as-root)
   for name in $(compgen -e | grep '^LAGOON_' || true); do flags+=(-x "$name"); done
-  exec mpirun "${flags[@]}" "$@"
+  exec nsenter --net="/run/netns/$head" --uts="$state/uts/$head" mpirun "${flags[@]}" "$@"
 }
 
 cmd="${1:-}"

@@ -27,11 +27,13 @@ class Served : public Handler {
   /// Does nothing the second time. @note collective over the world
   void close() noexcept;
 
-  /// A call to this object on `node`, answered into a new buffer.
+  /// A call to this object on `node`, answered into a new buffer. Messages name the
+  /// object and the op (`op_label(op)`, found next to the op's enum).
   template <class Op>
   [[nodiscard]] std::vector<std::byte> call(int node, Op op, std::span<const std::byte> args = {},
                                             std::span<const std::byte> body = {}) const {
-    return transport->call(node, Ask{id, static_cast<std::uint32_t>(op), args, body}, what);
+    return transport->call(node, Ask{id, static_cast<std::uint32_t>(op), args, body},
+                           what + "." + op_label(op));
   }
   /// `local()` for this node, `remote(node)` for each other node, in node order.
   template <class Local, class Remote>

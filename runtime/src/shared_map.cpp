@@ -58,6 +58,19 @@ enum class MapOp : std::uint32_t {
   size,             ///< answer: the node's key count
 };
 
+/// The op's name, for messages (Served::call).
+constexpr const char* op_label(MapOp op) {
+  switch (op) {
+    case MapOp::get: return "get";
+    case MapOp::contains: return "contains";
+    case MapOp::set: return "set";
+    case MapOp::erase: return "erase";
+    case MapOp::compare_and_set: return "update (compare and set)";
+    case MapOp::size: return "size";
+  }
+  return "?";
+}
+
 /// The arguments of every MapOp.
 struct KeyArgs {
   std::uint64_t key_bytes = 0;  ///< the body's first bytes are the key

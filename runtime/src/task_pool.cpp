@@ -164,6 +164,18 @@ enum class PoolOp : std::uint32_t {
   take,         ///< args: the future's serial; answer: as query, and the record is freed
 };
 
+/// The op's name, for messages (Served::call).
+constexpr const char* op_label(PoolOp op) {
+  switch (op) {
+    case PoolOp::enqueue: return "submit (enqueue)";
+    case PoolOp::complete: return "a task's result (complete)";
+    case PoolOp::query: return "a future's state (query)";
+    case PoolOp::steal: return "steal";
+    case PoolOp::take: return "take";
+  }
+  return "?";
+}
+
 struct CompleteArgs {
   std::uint64_t serial = 0;
   OutcomeHead outcome;

@@ -263,7 +263,7 @@ void Transport::post(int node, const Ask& ask) {
     const std::size_t item = sizeof header + ask.args.size() + ask.body.size();
     if (item <= kInlineBytes && ask.args.size() <= kMaxArgs) {
       if (box.batch.size() + item > sizeof(Header) + kInlineBytes)
-        guarded(node, "a batch of one-way requests", [&] { send_batch(node, box); });
+        guarded(node, "a batch of one-way requests (puts, accumulates, drops)", [&] { send_batch(node, box); });
       if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
       header.target = ask.target;
       header.op = ask.op;
@@ -271,7 +271,7 @@ void Transport::post(int node, const Ask& ask) {
       header.body_bytes = ask.body.size();
       append(box.batch, {bytes_of(header), ask.args, ask.body});
     } else {
-      guarded(node, "a one-way request", [&] { send_request(node, header, ask); });
+      guarded(node, "a one-way request (put, accumulate or drop)", [&] { send_request(node, header, ask); });
       ++box.unflushed;
     }
     full = box.unflushed >= kMaxUnflushed;
@@ -285,7 +285,7 @@ void Transport::flush() {
   {
     const std::lock_guard lock(outbox_mutex_);
     for (std::size_t n = 0; n < outboxes_.size(); ++n) {
-      guarded(static_cast<int>(n), "a batch of one-way requests", [&] { send_batch(static_cast<int>(n), outboxes_[n]); });
+      guarded(static_cast<int>(n), "a batch of one-way requests (puts, accumulates, drops)", [&] { send_batch(static_cast<int>(n), outboxes_[n]); });
       if (std::exchange(outboxes_[n].unflushed, 0) > 0) nodes.push_back(static_cast<int>(n));
     }
   }
