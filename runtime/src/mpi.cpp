@@ -263,6 +263,20 @@ std::pair<std::size_t, std::size_t> Requests::wait_any() {
   return {static_cast<std::size_t>(index), static_cast<std::size_t>(count)};
 }
 
+std::size_t Requests::reap() {
+  if (requests_.empty()) return 0;
+  std::vector<int> done(requests_.size());
+  int count = 0;
+  check(MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, done.data(), MPI_STATUSES_IGNORE),
+        "MPI_Testsome");
+  std::erase(requests_, MPI_REQUEST_NULL);
+  return requests_.size();
+}
+
+void isend_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm, Requests& into) {
+  check(MPI_Isend(data, static_cast<int>(bytes), MPI_BYTE, dest, tag, comm, into.add()), "MPI_Isend");
+}
+
 void iallreduce_sum(const std::uint64_t* in, std::uint64_t* out, int count, MPI_Comm comm, Requests& into) {
   check(MPI_Iallreduce(in, out, count, MPI_UINT64_T, MPI_SUM, comm, into.add()), "MPI_Iallreduce");
 }

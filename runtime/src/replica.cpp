@@ -3,6 +3,7 @@
 #include "lagoon/detail/replica.hpp"
 
 #include "context.hpp"
+#include "transport.hpp"
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/share.hpp"
 #include "lagoon/error.hpp"
@@ -47,6 +48,10 @@ void Replica::publish(int root) const {
       &same);
   segment_.fence();  // the root node's writes are complete before its leader sends them
   if (ctx.node_count == 1) return;
+  // The transport's service watches the other nodes (LAGOON_TIMEOUT): a node lost in the
+  // middle of the broadcast ends the job with its name instead of a hang. (It needs
+  // MPI_THREAD_MULTIPLE; without it, the broadcast goes on unwatched, as before.)
+  if (mpi::thread_level() >= MPI_THREAD_MULTIPLE) (void)transport_of(*ctx_);
   agree(ctx.world, [&] {
     if (!ctx.leaders.is_null())
       mpi::bcast_bytes(segment_.data(), segment_.bytes(), ctx.node_of_rank[static_cast<std::size_t>(root)],

@@ -319,8 +319,7 @@ void Transport::flush_nodes(const std::vector<int>& nodes) {
   if (!failed.empty()) throw_error(kind, "lagoon: one-way requests (put/accumulate/drop) failed" + failed + on_rank());
 }
 
-void Transport::lost(const mpi::TimedOut& e, int node, std::string_view what) const {
-  if (node < 0 && e.peer() >= 0) node = ctx_.node_of_rank.at(static_cast<std::size_t>(e.peer()));
+std::string Transport::describe_node(int node) const {
   std::string ranks;
   for (std::size_t r = 0; r < ctx_.node_of_rank.size(); ++r)
     if (ctx_.node_of_rank[r] == node) {
@@ -328,10 +327,14 @@ void Transport::lost(const mpi::TimedOut& e, int node, std::string_view what) co
       ranks += std::to_string(r);
     }
   const std::string host = node >= 0 ? hosts_.at(static_cast<std::size_t>(node)) : "?";
-  throw TransportError("lagoon: node " + std::to_string(node) + " (host " + host + ", world ranks " + ranks +
-                       ") is lost: " + std::string(what) + " saw no progress for LAGOON_TIMEOUT=" +
-                       std::to_string(mpi::patience().count() / 1000) + " s (the node or the network to it failed; " +
-                       e.what() + ")");
+  return "node " + std::to_string(node) + " (host " + host + ", world ranks " + ranks + ")";
+}
+
+void Transport::lost(const mpi::TimedOut& e, int node, std::string_view what) const {
+  if (node < 0 && e.peer() >= 0) node = ctx_.node_of_rank.at(static_cast<std::size_t>(e.peer()));
+  throw TransportError("lagoon: " + describe_node(node) + " is lost: " + std::string(what) +
+                       " saw no progress for LAGOON_TIMEOUT=" + std::to_string(mpi::patience().count() / 1000) +
+                       " s (the node or the network to it failed; " + e.what() + ")");
 }
 
 // ---- service side ----
@@ -379,23 +382,53 @@ std::span<const std::byte> Transport::receive_piece(const Request& request, std:
   return {scratch_.data(), bytes};
 }
 
+void Transport::watch_peers() {
+  // The job's setting (a test may shorten one process's patience for its own calls).
+  const auto patience = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ctx_.settings.timeout_seconds));
+  if (patience <= Clock::duration::zero()) return;
+  const auto now = Clock::now();
+  if (now >= next_ping_) {
+    // A few pings a patience: a link that lost one still delivers the next in time.
+    next_ping_ = now + std::max<Clock::duration>(patience / 5, 100ms);
+    if (pings_.reap() < 64)
+      for (int n = 0; n < ctx_.node_count; ++n)
+        if (n != ctx_.node_index) mpi::isend_bytes(&ping_, sizeof ping_, service_rank(n), kRequestTag, comm_, pings_);
+  }
+  for (int n = 0; n < ctx_.node_count; ++n) {
+    if (n == ctx_.node_index || now - heard_[static_cast<std::size_t>(n)] <= patience) continue;
+    abort_job(comm_, "a lost node",
+              describe_node(n) + " is lost: its service has sent nothing (no request, no ping) to node " +
+                  std::to_string(ctx_.node_index) + " for LAGOON_TIMEOUT=" + std::to_string(ctx_.settings.timeout_seconds) +
+                  " s (the node or the network to it failed); the job ends, whatever its ranks wait for");
+  }
+}
+
 void Transport::serve_loop() noexcept {
   std::vector<std::byte> message;
   auto last = Clock::now();
+  heard_.assign(static_cast<std::size_t>(ctx_.node_count), last);
+  next_ping_ = last;
   try {
     for (;;) {
+      watch_peers();
       auto probed = mpi::Message::try_probe(MPI_ANY_SOURCE, kRequestTag, comm_);
       if (!probed) {
         back_off(Clock::now() - last);
         continue;
       }
       const int source = probed->source();
+      const auto heard = Clock::now();
+      heard_[static_cast<std::size_t>(ctx_.node_of_rank.at(static_cast<std::size_t>(source)))] = heard;
       message.resize(probed->bytes());
       probed->receive(message.data());
-      if (message.size() >= sizeof(Header) && reinterpret_cast<const Header*>(message.data())->verb == Verb::stop)
-        return;
+      const Verb verb = message.size() >= sizeof(Header) ? reinterpret_cast<const Header*>(message.data())->verb
+                                                         : Verb::call;
+      if (verb == Verb::stop) return;
+      if (verb == Verb::ping) continue;
       handle(message, source);
       last = Clock::now();
+      // A long request kept this thread from listening: count the silence from now.
+      if (last - heard > 1s) std::fill(heard_.begin(), heard_.end(), last);
     }
   } catch (const std::exception& e) {
     abort_job(comm_, "the transport service failed", e.what());
@@ -463,6 +496,7 @@ void Transport::handle(std::vector<std::byte>& message, int source) {
       dispatch(request);
       return;
     case Verb::stop:
+    case Verb::ping:
       break;
   }
   record_failure(source, ErrorKind::transport, "a request of an unknown verb");

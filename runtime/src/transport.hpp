@@ -87,6 +87,7 @@ enum class Verb : std::uint32_t {
   flush,     ///< answered once everything the client sent before is done
   stop,      ///< the service thread ends (sent by its own leader, at shutdown)
   batch,     ///< posts packed together: the args are each post's header, args and body
+  ping,      ///< one-way, service to service: this node is alive (not dispatched)
 };
 
 /// The fixed part of every request.
@@ -271,6 +272,12 @@ class Transport {
     }
   }
 
+  /// "node 2 (host lagoon-h2, world ranks 4,5)", for messages.
+  [[nodiscard]] std::string describe_node(int node) const;
+  /// The service's failure detector: pings every other node's service now and then, and
+  /// ends the job (naming the node) when one has not been heard from for the patience.
+  void watch_peers();
+
   void serve_loop() noexcept;
   void handle(std::vector<std::byte>& message, int source);
   /// Parses one request (header, args, inline body) at the front of `bytes`.
@@ -290,6 +297,11 @@ class Transport {
   std::atomic<std::uint32_t> tag_counter_{0};
   std::thread service_;
   bool stopped_ = false;
+  // Service thread only: when each node was last heard from, and the pings on their way.
+  std::vector<std::chrono::steady_clock::time_point> heard_;
+  std::chrono::steady_clock::time_point next_ping_;
+  mpi::Requests pings_;
+  Header ping_{Verb::ping};
 
   std::mutex handlers_mutex_;
   std::map<std::uint32_t, Handler*> handlers_;

@@ -103,6 +103,8 @@ def messages(lines):
     said = [l for _, l in lines if re.search(r"\blagoon: ", l)]
     launcher = [l for _, l in lines if re.search(r"mpirun|ORTE|orted|exited on signal|readv|connect|Connection|lost",
                                                  l) and l not in said]
+    # The launcher's most telling line first: the one that names the rank and host.
+    launcher.sort(key=lambda l: 0 if re.search(r"noticed that process rank", l) else 1)
     return said, launcher
 
 
@@ -146,6 +148,15 @@ def run_case(args, mode, fault):
             gone = time.monotonic() - t0
             break
         time.sleep(0.1)
+    if gone is None:
+        left = ["mpirun"] if job.proc.poll() is None else []
+        for pid in worker_pids(args.worker):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    left.append("%d %s" % (pid, f.read().split(b"\0")[0].decode()))
+            except OSError:
+                pass
+        result["error"] = "hung: after %d s, still running: %s" % (args.give_up, ", ".join(left))
     if fault == "partition":
         sh("bash", args.cluster, "link", HOST, "up")
     job.reader.join(timeout=5)
@@ -179,14 +190,14 @@ def cleanup(args, job):
 
 def verdict(args, r):
     """(passed, why): a hang, a lost blip, or a partition nobody named fails the case."""
-    if "error" in r:
+    if "error" in r and r.get("seconds", 0) is not None:
         return False, r["error"]
     if r["fault"] == "blip":
         if r["exit"] == 0 and r["finished_ok"]:
             return True, "survived, nothing lost"
         return False, "the blip was not survived (exit %s)" % r["exit"]
     if r["seconds"] is None:
-        return False, "hung: processes left after %d s" % args.give_up
+        return False, r.get("error", "hung")
     if r["fault"] == "partition" and not any(re.search(r"node 2|lagoon-h2|rank [45]", l) for l in r["lagoon_said"]):
         return False, "ended, but no rank named the lost node"
     return True, "ended"

@@ -189,7 +189,9 @@ TEST_F(TrafficTest, ATaskOnAnObjectRefMovesNoPayloadAcrossNodes) {
   ref = lagoon::broadcast(rt, ref, 0);
   rt.barrier();
   reset_counts();
-  if (rt.rank() == rt.size() - 1) EXPECT_EQ(pool.submit(total, ref).get(), static_cast<double>(n));
+  if (rt.rank() == rt.size() - 1) {
+    EXPECT_EQ(pool.submit(total, ref).get(), static_cast<double>(n));
+  }
   pool.join();
   EXPECT_LT(irecv_bytes.load(), 64 * 1024) << "the object's bytes stay on its node";
   EXPECT_EQ(store.stats()[static_cast<std::size_t>(rt.node())].fetches, 0u);

@@ -123,7 +123,10 @@ TEST_F(TransportTest, ANodeThatStopsAnsweringIsNamedAfterThePatience) {
     ASSERT_EQ(::kill(pids[static_cast<std::size_t>(victim)], SIGSTOP), 0);
     std::string ranks;
     for (int r = 0; r < rt.size(); ++r)
-      if (ctx.node_of_rank[static_cast<std::size_t>(r)] == 1) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+      if (ctx.node_of_rank[static_cast<std::size_t>(r)] == 1) {
+        if (!ranks.empty()) ranks += ',';
+        ranks += std::to_string(r);
+      }
     const auto sent = pattern(100);
     const detail::Ask ask{kEcho, static_cast<std::uint32_t>(EchoOp::echo), {}, sent};
     std::vector<std::byte> into(sent.size());

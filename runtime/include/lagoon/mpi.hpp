@@ -178,6 +178,8 @@ class Requests {
   /// A slot for one more request (pass it to an MPI_I* call).
   [[nodiscard]] MPI_Request* add();
   [[nodiscard]] bool empty() const noexcept { return requests_.empty(); }
+  /// Drops the requests that completed (MPI_Testsome); returns how many are left.
+  std::size_t reap();
   /// MPI_Testall: whether all completed (the set is empty after, if so).
   [[nodiscard]] bool test_all();
   /// Waits for one outstanding request (MPI_Testany, polled); returns its index (in the
@@ -204,6 +206,8 @@ void send_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm
 /// MPI_Irecv of `bytes` bytes sent by send_bytes with the same `chunk`, each waited for.
 void recv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm,
                 std::size_t chunk = max_message_bytes);
+/// MPI_Isend of one message of `bytes` (< 2 GiB) bytes, added to `into`.
+void isend_bytes(const void* data, std::size_t bytes, int dest, int tag, MPI_Comm comm, Requests& into);
 /// MPI_Irecv of `bytes` bytes in pieces of at most `chunk`, each added to `into`.
 void irecv_bytes(void* data, std::size_t bytes, int source, int tag, MPI_Comm comm, std::size_t chunk,
                  Requests& into);
