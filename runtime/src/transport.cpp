@@ -16,6 +16,7 @@ namespace lagoon::detail {
 namespace {
 
 constexpr int kRequestTag = 1;
+constexpr int kPingTag = 2;  ///< the failure detector's pings, leader to leader
 constexpr int kFirstReplyTag = 16;
 
 using Clock = std::chrono::steady_clock;
@@ -95,7 +96,13 @@ Transport::Transport(Context& ctx) : ctx_(ctx) {
     for (int leader : ctx.leader_of_node) hosts_.emplace_back(all.data() + kName * static_cast<std::size_t>(leader));
   }
   outboxes_.resize(static_cast<std::size_t>(ctx.node_count));
-  if (ctx.node.rank() == 0) service_ = std::thread([this] { serve_loop(); });
+  if (ctx.node.rank() == 0) {
+    service_ = std::thread([this] { serve_loop(); });
+    if (ctx.settings.timeout_seconds > 0) {
+      watching_.store(true, std::memory_order_release);
+      watcher_ = std::thread([this] { watch_loop(); });
+    }
+  }
 }
 
 Transport::~Transport() { stop(); }
@@ -111,6 +118,11 @@ void Transport::stop() noexcept {
       std::fprintf(stderr, "lagoon: at shutdown: %s\n", e.what());
     }
     comm_.barrier();  // after this no rank sends another request
+    if (watcher_.joinable()) {
+      // Every node is here: no silence from now on means a loss.
+      watching_.store(false, std::memory_order_release);
+      watcher_.join();
+    }
     if (service_.joinable()) {
       const Header stop{Verb::stop};
       mpi::send_bytes(&stop, sizeof stop, comm_.rank(), kRequestTag, comm_);
@@ -382,53 +394,64 @@ std::span<const std::byte> Transport::receive_piece(const Request& request, std:
   return {scratch_.data(), bytes};
 }
 
-void Transport::watch_peers() {
-  // The job's setting (a test may shorten one process's patience for its own calls).
-  const auto patience = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ctx_.settings.timeout_seconds));
-  if (patience <= Clock::duration::zero()) return;
-  const auto now = Clock::now();
-  if (now >= next_ping_) {
-    // A few pings a patience: a link that lost one still delivers the next in time.
-    next_ping_ = now + std::max<Clock::duration>(patience / 5, 100ms);
-    if (pings_.reap() < 64)
-      for (int n = 0; n < ctx_.node_count; ++n)
-        if (n != ctx_.node_index) mpi::isend_bytes(&ping_, sizeof ping_, service_rank(n), kRequestTag, comm_, pings_);
-  }
-  for (int n = 0; n < ctx_.node_count; ++n) {
-    if (n == ctx_.node_index || now - heard_[static_cast<std::size_t>(n)] <= patience) continue;
-    abort_job(comm_, "a lost node",
-              describe_node(n) + " is lost: its service has sent nothing (no request, no ping) to node " +
-                  std::to_string(ctx_.node_index) + " for LAGOON_TIMEOUT=" + std::to_string(ctx_.settings.timeout_seconds) +
-                  " s (the node or the network to it failed); the job ends, whatever its ranks wait for");
+void Transport::watch_loop() noexcept {
+  // Half a timeout more than a request waits: a link that comes back within the timeout
+  // may still hold pings behind the data TCP retransmits (its backoff reaches seconds).
+  const auto patience =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ctx_.settings.timeout_seconds) * 3 / 2);
+  const auto every = std::max<Clock::duration>(patience / 8, 100ms);  // a lost ping or two is no loss
+  std::vector<Clock::time_point> heard(static_cast<std::size_t>(ctx_.node_count), Clock::now());
+  auto next_ping = Clock::now();
+  const Header ping{Verb::ping};
+  Header received;
+  mpi::Requests pings;
+  try {
+    while (watching_.load(std::memory_order_acquire)) {
+      auto now = Clock::now();
+      if (now >= next_ping) {
+        next_ping = now + every;
+        if (pings.reap() < 64)  // pings stuck behind a cut link are not piled up
+          for (int n = 0; n < ctx_.node_count; ++n)
+            if (n != ctx_.node_index) mpi::isend_bytes(&ping, sizeof ping, service_rank(n), kPingTag, comm_, pings);
+      }
+      while (auto m = mpi::Message::try_probe(MPI_ANY_SOURCE, kPingTag, comm_)) {
+        m->receive(&received);
+        heard[static_cast<std::size_t>(ctx_.node_of_rank.at(static_cast<std::size_t>(m->source())))] = Clock::now();
+      }
+      now = Clock::now();
+      for (int n = 0; n < ctx_.node_count; ++n) {
+        if (n == ctx_.node_index || now - heard[static_cast<std::size_t>(n)] <= patience) continue;
+        abort_job(comm_, "a lost node",
+                  describe_node(n) + " is lost: node " + std::to_string(ctx_.node_index) +
+                      " has had no sign of life from it for 1.5 x LAGOON_TIMEOUT=" +
+                      std::to_string(ctx_.settings.timeout_seconds) +
+                      " s (the node or the network to it failed); the job ends, whatever its ranks wait for");
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  } catch (const std::exception& e) {
+    abort_job(comm_, "lagoon's failure detector failed", e.what());
   }
 }
 
 void Transport::serve_loop() noexcept {
   std::vector<std::byte> message;
   auto last = Clock::now();
-  heard_.assign(static_cast<std::size_t>(ctx_.node_count), last);
-  next_ping_ = last;
   try {
     for (;;) {
-      watch_peers();
       auto probed = mpi::Message::try_probe(MPI_ANY_SOURCE, kRequestTag, comm_);
       if (!probed) {
         back_off(Clock::now() - last);
         continue;
       }
       const int source = probed->source();
-      const auto heard = Clock::now();
-      heard_[static_cast<std::size_t>(ctx_.node_of_rank.at(static_cast<std::size_t>(source)))] = heard;
       message.resize(probed->bytes());
       probed->receive(message.data());
       const Verb verb = message.size() >= sizeof(Header) ? reinterpret_cast<const Header*>(message.data())->verb
                                                          : Verb::call;
       if (verb == Verb::stop) return;
-      if (verb == Verb::ping) continue;
       handle(message, source);
       last = Clock::now();
-      // A long request kept this thread from listening: count the silence from now.
-      if (last - heard > 1s) std::fill(heard_.begin(), heard_.end(), last);
     }
   } catch (const std::exception& e) {
     abort_job(comm_, "the transport service failed", e.what());

@@ -274,9 +274,11 @@ class Transport {
 
   /// "node 2 (host lagoon-h2, world ranks 4,5)", for messages.
   [[nodiscard]] std::string describe_node(int node) const;
-  /// The service's failure detector: pings every other node's service now and then, and
-  /// ends the job (naming the node) when one has not been heard from for the patience.
-  void watch_peers();
+  /// The failure detector, a thread beside the service on each node leader (so that a
+  /// service busy with a long request still pings): pings every other node's leader a
+  /// few times a LAGOON_TIMEOUT, and ends the job, naming the node, when one has not been
+  /// heard from for LAGOON_TIMEOUT.
+  void watch_loop() noexcept;
 
   void serve_loop() noexcept;
   void handle(std::vector<std::byte>& message, int source);
@@ -297,11 +299,8 @@ class Transport {
   std::atomic<std::uint32_t> tag_counter_{0};
   std::thread service_;
   bool stopped_ = false;
-  // Service thread only: when each node was last heard from, and the pings on their way.
-  std::vector<std::chrono::steady_clock::time_point> heard_;
-  std::chrono::steady_clock::time_point next_ping_;
-  mpi::Requests pings_;
-  Header ping_{Verb::ping};
+  std::thread watcher_;
+  std::atomic<bool> watching_{false};
 
   std::mutex handlers_mutex_;
   std::map<std::uint32_t, Handler*> handlers_;
