@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libboost1.81-dev
           libboost-serialization1.81-dev libgtest-dev libbenchmark-dev clang
-          python3-numpy python3-mpi4py)
+          python3-numpy python3-mpi4py
+          iproute2 slurmctld slurmd slurm-client munge)  # the cluster on this machine (tests' long labels)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# Sets up lagoon and runs the whole test suite (CTest: 126 tests, 7–9 minutes on 2 cores once built).
-#   bash scripts/test.sh [extra ctest arguments]
+# Sets up lagoon and runs its tests (CTest).
+#   bash scripts/test.sh [ctest arguments]   the default suite: every test but the long
+#                                            labels (cluster, faults, soak); ~8 minutes on 2 cores
+#   bash scripts/test.sh --long              the long checks: the suite across 2 and 3 hosts in
+#                                            network namespaces, Slurm on them, the fault table,
+#                                            the soak (label cluster|faults|soak, as root), then
+#                                            ASan+UBSan and TSan builds and their runs
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+long=0
+if [ "${1:-}" = "--long" ]; then
+  long=1
+  shift
+fi
 bash "$here/setup.sh"
 cd "$here/../build"
-ctest --output-on-failure "$@"
+if [ "$long" -eq 0 ]; then
+  ctest --output-on-failure -LE "cluster|faults|soak" "$@"
+  exit
+fi
+status=0
+bash "$here/sanitize.sh" address || status=1
+bash "$here/sanitize.sh" thread || status=1
+cd "$here/../build"
+ctest --output-on-failure -L "cluster|faults|soak" "$@" || status=1
+exit "$status"

@@ -47,10 +47,16 @@
 //     was put.
 //
 // Idle cost. MPI has no blocking wait that does not spin, so the service probes and
-// backs off: it polls for 50 us after the last request, yields the core between
-// probes until 200 us, then sleeps 50 us at a time for 20 ms, then 1 ms at a time. An
-// idle service costs 1-2% of one core here (a probe of the TCP transport is a system
-// call), and the first request after a quiet spell waits at most about a millisecond.
+// backs off: it yields the core between probes for 2 ms after the last request, then
+// sleeps 50 us at a time until 20 ms, then 1 ms at a time. An idle service costs 1-2% of
+// one core here, and the first request after a quiet spell waits about a millisecond.
+//
+// Failures. Every wait of a client (and of the service) polls and gives up after
+// LAGOON_TIMEOUT without progress (mpi::set_patience): the client throws a TransportError
+// naming the node, its host and ranks, and the op; the service, whose client is gone,
+// ends the job. A failure detector thread beside each service pings the other leaders
+// (Verb::ping, on its own tag) and ends the job when a node has been silent for 1.5 x
+// LAGOON_TIMEOUT, whatever the ranks wait for.
 //
 // Lifetime. The transport starts, collectively, with the first object that needs it
 // on a job of more than one node (transport_of), and registers its own clean-up with
