@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds lagoon's tests with sanitizers and runs the MPI tests under them.
-#   scripts/sanitize.sh address   ASan + UBSan (build-asan/): every MPI test but the long
-#                                 ones (CTest label mpi), leaks checked with
-#                                 tests/sanitize/lsan.supp (Open MPI's own allocations)
+#   scripts/sanitize.sh address   ASan + UBSan (build-asan/): the unit tests with leak
+#                                 checking, then every MPI test (CTest label mpi) without it:
+#                                 Open MPI unloads its components at MPI_Finalize, so what
+#                                 they keep until exit is reported from "<unknown module>"
+#                                 and cannot be told from a leak of lagoon's (the soak
+#                                 checks lagoon's memory instead: RSS, PSS and arenas)
 #   scripts/sanitize.sh thread    TSan (build-tsan/): the transport, store, map and task tests,
 #                                 on one node and on virtual nodes over TCP, with
 #                                 tests/sanitize/tsan.supp (Open MPI's internals only)
@@ -16,9 +19,8 @@ case "$kind" in
     dir="$here/build-asan"
     flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
     targets=()
-    select=(-L mpi -LE "cluster|faults|soak|slow")
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=66:detect_stack_use_after_return=0"
-    export LSAN_OPTIONS="suppressions=$here/tests/sanitize/lsan.supp:print_suppressions=0"
+    select=(-L mpi -LE "cluster|faults|soak")
+    export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:exitcode=66"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     ;;
   thread)
@@ -37,4 +39,7 @@ cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="$flags" \
 cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
 # The tests' ranks run on this host and inherit mpirun's environment (the options above).
 cd "$dir"
+if [ "$kind" = address ]; then
+  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=66" ctest --output-on-failure -R '^unit_tests$'
+fi
 ctest --output-on-failure "${select[@]}" "$@"

@@ -9,6 +9,8 @@
 // home is its own node, else with a call to home's service. A task with Future
 // arguments is placed on the home node of those futures, so its dependencies are
 // checked in shared memory; it is not stealable.
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -656,12 +658,39 @@ FutureStatus PoolCore::take(const FutureKey& key) {
 
 void PoolCore::release(const RefData& result) { StoreAccess::core(*state_->store).release(result); }
 
+namespace {
+
+/// Whether this thread's stack has room for one more task run inside a wait. A rank
+/// that waits runs other tasks meanwhile, on its own stack, and those may wait in turn:
+/// with several ranks feeding one queue the nesting is not bounded by the program's own
+/// recursion. Near the end of the stack (the last eighth, at least 256 KiB) a wait only
+/// polls, and the rank's other tasks run on the ranks that have room.
+bool stack_has_room() {
+  thread_local const std::pair<std::uintptr_t, std::size_t> stack = [] {
+    pthread_attr_t attr;
+    void* low = nullptr;
+    std::size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      pthread_attr_getstack(&attr, &low, &size);
+      pthread_attr_destroy(&attr);
+    }
+    return std::pair{reinterpret_cast<std::uintptr_t>(low), size};
+  }();
+  if (stack.second == 0) return true;  // unknown: as before
+  const char here = 0;
+  const auto at = reinterpret_cast<std::uintptr_t>(&here);
+  const std::size_t reserve = std::max<std::size_t>(stack.second / 8, 256u << 10);
+  return at > stack.first && at - stack.first > reserve;
+}
+
+}  // namespace
+
 FutureStatus PoolCore::await(const FutureKey& key) {
   Backoff backoff;
   for (;;) {
     FutureStatus st = status(key);
     if (st.state != FutureState::pending) return st;
-    if (run_one())
+    if (stack_has_room() && run_one())
       backoff.reset();
     else
       backoff.wait();
@@ -680,7 +709,7 @@ std::vector<std::size_t> PoolCore::wait_any(std::span<const FutureKey> keys, std
       done.push_back(i);
     }
     if (done.size() >= n) return done;
-    if (run_one())
+    if (stack_has_room() && run_one())
       backoff.reset();
     else
       backoff.wait();
