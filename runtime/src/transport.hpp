@@ -48,8 +48,9 @@
 //
 // Idle cost. MPI has no blocking wait that does not spin, so the service probes and
 // backs off: it yields the core between probes for 2 ms after the last request, then
-// sleeps 50 us at a time until 20 ms, then 1 ms at a time. An idle service costs 1-2% of
-// one core here, and the first request after a quiet spell waits about a millisecond.
+// sleeps 50 us at a time until 20 ms, 1 ms at a time until 200 ms, then 3 ms at a time.
+// An idle service costs 1-3% of one core here, and the first request after a quiet
+// spell waits up to 3 ms.
 //
 // Failures. Every wait of a client (and of the service) polls and gives up after
 // LAGOON_TIMEOUT without progress (mpi::set_patience): the client throws a TransportError

@@ -12,6 +12,7 @@ The values are formulas of the index i; tests/mpi/test_npy_numpy.cpp computes th
 """
 import glob
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -118,8 +119,8 @@ def verify(directory):
 
 def make(directory):
     os.makedirs(directory, exist_ok=True)
-    for old in glob.glob(os.path.join(directory, "out-*", "*.npy")):
-        os.remove(old)
+    for old in glob.glob(os.path.join(directory, "out-*")):
+        shutil.rmtree(old)  # a folder of another run's layout would be checked, and found empty
     for name, array in arrays().items():
         np.save(os.path.join(directory, name + ".npy"), array)
     # A packed record (align=False): the same fields at other offsets than a C struct's.
