@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_main.hpp"
+#include "sum_lanes.hpp"
 
 namespace {
 
@@ -46,16 +47,6 @@ std::vector<int> batch_costs(int ranks) {
   return costs;
 }
 
-/// x[0..n) with 8 independent accumulators, as lagoon::reduce folds a rank's share.
-double sum(const double* x, std::size_t n) {
-  double acc[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += x[i + static_cast<std::size_t>(k)];
-  for (; i < n; ++i) acc[0] += x[i];
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 /// The sum's array: LAGOON_BENCH_BYTES of doubles (1.5 GB by default).
 std::size_t sum_elements() { return lagoon::bench::big_bytes() / sizeof(double); }
 constexpr int kChunksPerRank = 4;
@@ -65,7 +56,7 @@ struct Pool {
     work = pool.define([](int us) { return burn(us); });
     empty = pool.define([](int x) { return x; });
     chunk_sum = pool.define([](lagoon::ObjectView<double> v, std::int64_t begin, std::int64_t end) {
-      return sum(v.data() + begin, static_cast<std::size_t>(end - begin));
+      return lagoon::bench::sum_lanes(v.data() + begin, static_cast<std::size_t>(end - begin));
     });
   }
   lagoon::ObjectStore store;
@@ -226,7 +217,7 @@ void BM_sum_as_tasks(benchmark::State& state) {
     // rank runs which chunk changes between iterations. The SharedArray below is
     // warmed the same way by its first repetition.
     const auto v = p.store.get(ref);
-    benchmark::DoNotOptimize(sum(v.data(), v.size()));
+    benchmark::DoNotOptimize(lagoon::bench::sum_lanes(v.data(), v.size()));
   }
   const int chunks = kChunksPerRank * rt.size();
   double total = 0;

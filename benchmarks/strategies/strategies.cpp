@@ -35,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "../sum_lanes.hpp"
+
 namespace {
 
 struct Options {
@@ -67,15 +69,7 @@ std::vector<double> make_data(std::size_t n, double& expected) {
   return data;
 }
 
-/// Sum with 8 independent accumulators (memory-bound, like numpy.sum).
-double sum_lanes(const double* p, std::size_t n) {
-  double acc[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += p[i + static_cast<std::size_t>(k)];
-  for (; i < n; ++i) acc[0] += p[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
+using lagoon::bench::sum_lanes;
 
 struct Row {
   std::string strategy;
