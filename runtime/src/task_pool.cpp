@@ -663,8 +663,10 @@ namespace {
 /// Whether this thread's stack has room for one more task run inside a wait. A rank
 /// that waits runs other tasks meanwhile, on its own stack, and those may wait in turn:
 /// with several ranks feeding one queue the nesting is not bounded by the program's own
-/// recursion. Near the end of the stack (the last eighth, at least 256 KiB) a wait only
-/// polls, and the rank's other tasks run on the ranks that have room.
+/// recursion. Near the end of the stack (the last eighth, at least 256 KiB) the next
+/// task runs on a helper thread's fresh stack instead (run_nested), while this one
+/// waits for it: only polling there could leave every rank waiting at its limit for
+/// tasks that nobody runs.
 bool stack_has_room() {
   thread_local const std::pair<std::uintptr_t, std::size_t> stack = [] {
     pthread_attr_t attr;
@@ -685,12 +687,28 @@ bool stack_has_room() {
 
 }  // namespace
 
+bool PoolCore::run_nested() {
+  if (stack_has_room()) return run_one();
+  bool ran = false;
+  std::exception_ptr error;
+  std::thread helper([&] {
+    try {
+      ran = run_one();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  helper.join();
+  if (error) std::rethrow_exception(error);
+  return ran;
+}
+
 FutureStatus PoolCore::await(const FutureKey& key) {
   Backoff backoff;
   for (;;) {
     FutureStatus st = status(key);
     if (st.state != FutureState::pending) return st;
-    if (stack_has_room() && run_one())
+    if (run_nested())
       backoff.reset();
     else
       backoff.wait();
@@ -709,7 +727,7 @@ std::vector<std::size_t> PoolCore::wait_any(std::span<const FutureKey> keys, std
       done.push_back(i);
     }
     if (done.size() >= n) return done;
-    if (stack_has_room() && run_one())
+    if (run_nested())
       backoff.reset();
     else
       backoff.wait();

@@ -118,6 +118,9 @@ class PoolCore {
   /// Runs one queued task of this node, or one stolen from another node; false if
   /// there was none that could run.
   bool run_one();
+  /// run_one() inside a wait: on this thread while its stack has room, else on a helper
+  /// thread with a fresh stack (nested waits are not bounded by the program's recursion).
+  bool run_nested();
   /// Returns once every task submitted before it, on any rank, has run; runs tasks
   /// meanwhile. @note collective over the world
   void join();
