@@ -212,7 +212,7 @@ void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out,
   // Every posted receive completes (or is cancelled) before `out` is handed back.
   for (auto& call : pending) {
     try {
-      s.transport->finish(call, s.what + ".get");
+      s.transport->finish(call, What{s.what, "get"});
     } catch (...) {
       if (!error) error = std::current_exception();
     }

@@ -429,7 +429,8 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
   std::exception_ptr error;
   try {
     const ObjectArgs args{ref.serial, ref.tag, ref.bytes};
-    s.transport->call(ref.node, Ask::with(s.id, StoreOp::fetch, args), std::span<std::byte>(at, ref.bytes), s.what + ".get (fetch)");
+    s.transport->call(ref.node, Ask::with(s.id, StoreOp::fetch, args), std::span<std::byte>(at, ref.bytes),
+                      What{s.what, "get (fetch)"});
   } catch (...) {
     error = std::current_exception();
   }

@@ -32,8 +32,7 @@ class Served : public Handler {
   template <class Op>
   [[nodiscard]] std::vector<std::byte> call(int node, Op op, std::span<const std::byte> args = {},
                                             std::span<const std::byte> body = {}) const {
-    return transport->call(node, Ask{id, static_cast<std::uint32_t>(op), args, body},
-                           what + "." + op_label(op));
+    return transport->call(node, Ask{id, static_cast<std::uint32_t>(op), args, body}, What{what, op_label(op)});
   }
   /// `local()` for this node, `remote(node)` for each other node, in node order.
   template <class Local, class Remote>

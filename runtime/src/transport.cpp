@@ -209,24 +209,24 @@ Transport::Pending Transport::start(int node, const Ask& ask, std::span<std::byt
   return pending;
 }
 
-void Transport::finish(Pending& pending, std::string_view what) {
+void Transport::finish(Pending& pending, What what) {
   for (std::size_t left = pending.pieces_; left > 0; --left) {
     const auto [index, bytes] = guarded(pending.node_, what, [&] { return pending.receives_.wait_any(); });
     if (index == 0) {  // an error instead of the body: the body's receives are cancelled
       (void)parse_head(pending.node_, {pending.error_.get(), bytes}, what);
-      throw TransportError(std::string(what) + ": node " + std::to_string(pending.node_) +
+      throw TransportError(what.str() + ": node " + std::to_string(pending.node_) +
                            " sent an answer head where its body was due");
     }
   }
   pending.receives_.cancel();  // the error's receive, which nothing will match
 }
 
-void Transport::call(int node, const Ask& ask, std::span<std::byte> answer, std::string_view what) {
+void Transport::call(int node, const Ask& ask, std::span<std::byte> answer, What what) {
   Pending pending = start(node, ask, answer);
   finish(pending, what);
 }
 
-std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_view what) {
+std::vector<std::byte> Transport::call(int node, const Ask& ask, What what) {
   Header header{Verb::call};
   header.reply_tag = next_tag();
   header.answer_bytes = kAnySize;
@@ -244,15 +244,15 @@ std::vector<std::byte> Transport::call(int node, const Ask& ask, std::string_vie
   });
 }
 
-AnswerHead Transport::receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const {
+AnswerHead Transport::receive_head(int node, int tag, std::vector<std::byte>& first, What what) const {
   first = mpi::Message::probe(service_rank(node), tag, comm_).receive();
   return parse_head(node, first, what);
 }
 
-AnswerHead Transport::parse_head(int node, std::span<const std::byte> first, std::string_view what) const {
+AnswerHead Transport::parse_head(int node, std::span<const std::byte> first, What what) const {
   AnswerHead head;
   const auto malformed = [&] {
-    return TransportError(std::string(what) + ": node " + std::to_string(node) + " sent a malformed answer (" +
+    return TransportError(what.str() + ": node " + std::to_string(node) + " sent a malformed answer (" +
                           std::to_string(first.size()) + " bytes)");
   };
   if (first.size() < sizeof head) throw malformed();
@@ -344,9 +344,9 @@ std::string Transport::describe_node(int node) const {
   return "node " + std::to_string(node) + " (host " + host + ", world ranks " + ranks + ")";
 }
 
-void Transport::lost(const mpi::TimedOut& e, int node, std::string_view what) const {
+void Transport::lost(const mpi::TimedOut& e, int node, What what) const {
   if (node < 0 && e.peer() >= 0) node = ctx_.node_of_rank.at(static_cast<std::size_t>(e.peer()));
-  throw TransportError("lagoon: " + describe_node(node) + " is lost: " + std::string(what) +
+  throw TransportError("lagoon: " + describe_node(node) + " is lost: " + what.str() +
                        " saw no progress for LAGOON_TIMEOUT=" + std::to_string(mpi::patience().count() / 1000) +
                        " s (the node or the network to it failed; " + e.what() + ")");
 }

@@ -135,6 +135,18 @@ struct Ask {
 
 class Transport;
 
+/// What a request is about, for messages only: the object's description and, when known,
+/// the op's name. They are joined ("GlobalArray<...>.get") only when a message is written,
+/// so a call costs no string of its own.
+struct What {
+  What(std::string_view object, const char* op) : object(object), op(op) {}
+  What(const std::string& object) : object(object) {}  // NOLINT: any description will do
+  What(const char* object) : object(object) {}         // NOLINT
+  [[nodiscard]] std::string str() const { return op ? std::string(object) + "." + op : std::string(object); }
+  std::string_view object;
+  const char* op = nullptr;
+};
+
 /// A request, as the service thread hands it to its target.
 class Request {
  public:
@@ -216,11 +228,11 @@ class Transport {
   /// `answer` (posted before the request goes out). `finish` completes it.
   [[nodiscard]] Pending start(int node, const Ask& ask, std::span<std::byte> answer);
   /// Waits for a started call's answer; throws what the target threw.
-  void finish(Pending& pending, std::string_view what);
+  void finish(Pending& pending, What what);
   /// A call answered into `answer`, which must be the answer's size.
-  void call(int node, const Ask& ask, std::span<std::byte> answer, std::string_view what);
+  void call(int node, const Ask& ask, std::span<std::byte> answer, What what);
   /// A call whose answer has a size only the target knows, into a new buffer.
-  [[nodiscard]] std::vector<std::byte> call(int node, const Ask& ask, std::string_view what);
+  [[nodiscard]] std::vector<std::byte> call(int node, const Ask& ask, What what);
   /// A one-way request: batched when small. Returns once `ask`'s bytes may be reused.
   void post(int node, const Ask& ask);
   /// Returns once every post this process sent has been carried out; throws the first
@@ -260,18 +272,18 @@ class Transport {
   void send_batch(int node, Outbox& box);
   /// Receives the head of a call's answer on `tag`; throws the target's error, or a
   /// TransportError for a malformed one. `first` keeps the message (an inline body).
-  AnswerHead receive_head(int node, int tag, std::vector<std::byte>& first, std::string_view what) const;
+  AnswerHead receive_head(int node, int tag, std::vector<std::byte>& first, What what) const;
   /// The head at the front of an answer's first message; throws the target's error.
-  AnswerHead parse_head(int node, std::span<const std::byte> first, std::string_view what) const;
+  AnswerHead parse_head(int node, std::span<const std::byte> first, What what) const;
   /// Sends `node` a flush and returns what it answered, for several nodes at once.
   void flush_nodes(const std::vector<int>& nodes);
 
   /// Throws the TransportError of a request that timed out: `node` (or the node of
   /// the rank it waited for, when -1) named with its host and ranks, and `what`.
-  [[noreturn]] void lost(const mpi::TimedOut& e, int node, std::string_view what) const;
+  [[noreturn]] void lost(const mpi::TimedOut& e, int node, What what) const;
   /// Runs `step` (a client-side exchange with `node`), turning a timeout into lost().
   template <class F>
-  decltype(auto) guarded(int node, std::string_view what, F&& step) {
+  decltype(auto) guarded(int node, What what, F&& step) {
     try {
       return step();
     } catch (const mpi::TimedOut& e) {

@@ -51,13 +51,6 @@ long long total(const lagoon::Runtime& rt, long long mine) {
   return all;
 }
 
-/// This rank's part [begin, end) of n items split over its node's ranks.
-std::pair<std::size_t, std::size_t> part_of_node(const lagoon::Runtime& rt, std::size_t n) {
-  const auto k = static_cast<std::size_t>(rt.node_rank());
-  const auto m = static_cast<std::size_t>(rt.node_size());
-  return {n * k / m, n * (k + 1) / m};
-}
-
 /// A 256 MiB array, published from a rotating root each round; every rank checks it.
 bool publish(lagoon::Runtime& rt, const Options& o, std::string& why) {
   const std::size_t n = (256u << 20) / sizeof(double);
@@ -68,8 +61,7 @@ bool publish(lagoon::Runtime& rt, const Options& o, std::string& why) {
   for (int round = 0; go_on(rt, end); ++round) {
     const int root = round % rt.size();
     if (rt.node() == rt.node_of(root)) {
-      const auto [b, e] = part_of_node(rt, n);
-      for (std::size_t i = b; i < e; ++i) a.data()[i] = round + static_cast<double>(i % 7);
+      for (std::size_t i : lagoon::node_share(rt, n)) a.data()[i] = round + static_cast<double>(i % 7);
     }
     a.fence();
     a.publish(root);
