@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libboost1.81-dev
           libboost-serialization1.81-dev libgtest-dev libbenchmark-dev clang
           python3-numpy python3-mpi4py
+          libhdf5-openmpi-dev python3-h5py  # parallel HDF5 (lagoon/hdf5.hpp) and its Python peer
           iproute2 slurmctld slurmd slurm-client munge)  # the cluster on this machine (tests' long labels)
 missing=()
 for p in "${packages[@]}"; do

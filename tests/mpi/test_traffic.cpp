@@ -158,6 +158,32 @@ TEST_F(TrafficTest, AGlobalArrayGetReceivesTheRowsOnceStraightIntoTheBuffer) {
   g.fence();
 }
 
+TEST_F(TrafficTest, APatchGetAsksEachOwnerNodeOnce) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  const std::size_t rows = 64 * static_cast<std::size_t>(rt.node_count()), cols = 200;
+  lagoon::GlobalArray<double> g(rt, {rows, cols});
+  rt.barrier();
+  reset_counts();
+  if (rt.rank() == 0) {
+    // 64 x 64 across every node's rows: one call per other node, not one per row.
+    const std::size_t r0 = 32, c0 = 100;
+    std::vector<double> tile(64 * static_cast<std::size_t>(rt.node_count()) * 64 / 2);
+    const std::size_t r1 = r0 + tile.size() / 64;
+    g.get({r0, c0}, {r1, c0 + 64}, tile);
+    long remote_rows = 0;
+    for (std::size_t r = r0; r < r1; ++r) remote_rows += g.owner_node(r) != rt.node();
+    long owners = 0;
+    for (int n = 0; n < rt.node_count(); ++n)
+      if (n != rt.node() && g.rows_of(n).front() < r1 && g.rows_of(n).back() >= r0) ++owners;
+    constexpr long kErrorSlot = 4096;
+    EXPECT_EQ(irecvs.load(), 2 * owners) << "the patch's part and an error slot per owner node";
+    EXPECT_EQ(irecv_bytes.load(), remote_rows * 64 * static_cast<long>(sizeof(double)) + owners * kErrorSlot)
+        << "the patch crosses once, packed";
+  }
+  g.fence();
+}
+
 TEST_F(TrafficTest, ATaskThatStaysOnItsNodeSendsNoMpiMessage) {
   auto& rt = runtime();
   lagoon::ObjectStore store(rt, 16 << 20);

@@ -113,6 +113,41 @@ class GlobalArray {
   {
     core().accumulate(row_begin, row_end, reinterpret_cast<const std::byte*>(in.data()), in.size());
   }
+
+  /// Patches, as Global Arrays' NGA_Get/NGA_Put/NGA_Acc: `lo` and `hi` give the half-open
+  /// bounds [lo, hi) in every dimension (braced lists will do), and the buffer holds the
+  /// patch in row-major order. Each node that holds part of the patch is asked once,
+  /// whatever the patch's shape. ShapeError, with nothing read or written, for bounds
+  /// with another number of dimensions than the array, a range out of its dimension, or
+  /// a buffer of another length than the patch.
+  ///
+  /// **Example**: `std::vector<double> tile(64 * 64); g.get({r, c}, {r + 64, c + 64}, tile);`
+  void get(std::span<const std::size_t> lo, std::span<const std::size_t> hi, std::span<T> out) const {
+    core().get(lo, hi, reinterpret_cast<std::byte*>(out.data()), out.size());
+  }
+  void get(std::initializer_list<std::size_t> lo, std::initializer_list<std::size_t> hi, std::span<T> out) const {
+    get(std::span(lo.begin(), lo.size()), std::span(hi.begin(), hi.size()), out);
+  }
+  /// Writes `in` over the patch [lo, hi); visible everywhere after fence().
+  void put(std::span<const std::size_t> lo, std::span<const std::size_t> hi, std::span<const T> in) {
+    core().put(lo, hi, reinterpret_cast<const std::byte*>(in.data()), in.size());
+  }
+  void put(std::initializer_list<std::size_t> lo, std::initializer_list<std::size_t> hi, std::span<const T> in) {
+    put(std::span(lo.begin(), lo.size()), std::span(hi.begin(), hi.size()), in);
+  }
+  /// Adds `in` to the patch [lo, hi), element by element, each atomically.
+  void accumulate(std::span<const std::size_t> lo, std::span<const std::size_t> hi, std::span<const T> in)
+    requires(detail::element_kind<T>() != detail::ElementKind::none)
+  {
+    core().accumulate(lo, hi, reinterpret_cast<const std::byte*>(in.data()), in.size());
+  }
+  void accumulate(std::initializer_list<std::size_t> lo, std::initializer_list<std::size_t> hi,
+                  std::span<const T> in)
+    requires(detail::element_kind<T>() != detail::ElementKind::none)
+  {
+    accumulate(std::span(lo.begin(), lo.size()), std::span(hi.begin(), hi.size()), in);
+  }
+
   /// Completes every put and accumulate of every rank and makes all writes (remote,
   /// and local ones in `local()`) visible to every rank. @note collective over the world
   void fence() const { core().fence(); }

@@ -71,6 +71,14 @@ class GlobalCore {
   void get(std::size_t row_begin, std::size_t row_end, std::byte* out, std::size_t out_elements) const;
   void put(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements);
   void accumulate(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements);
+  /// The patch [lo, hi) (one bound per dimension), packed row-major in the buffer: one
+  /// request per other node that holds part of it.
+  void get(std::span<const std::size_t> lo, std::span<const std::size_t> hi, std::byte* out,
+           std::size_t out_elements) const;
+  void put(std::span<const std::size_t> lo, std::span<const std::size_t> hi, const std::byte* in,
+           std::size_t in_elements);
+  void accumulate(std::span<const std::size_t> lo, std::span<const std::size_t> hi, const std::byte* in,
+                  std::size_t in_elements);
   /// @note collective over the world
   void fence() const;
   [[nodiscard]] const std::string& what() const noexcept;
