@@ -158,7 +158,7 @@ class GlobalState final : public Served {
                            std::to_string(args.offset + args.bytes) + ") of node " + std::to_string(node) +
                            "'s block of " + std::to_string(block) + " bytes");
     std::byte* at = segment.data() + args.offset;
-    switch (static_cast<GlobalOp>(request.header.op)) {
+    switch (op) {
       case GlobalOp::get:
         transport.answer(request, {at, args.bytes});
         return;
@@ -172,6 +172,10 @@ class GlobalState final : public Served {
           add_elements(kind, at + offset, piece.data(), piece.size());
         });
         return;
+      case GlobalOp::get_patch:
+      case GlobalOp::put_patch:
+      case GlobalOp::accumulate_patch:
+        break;
     }
     throw TransportError(what + ": an unknown request (" + std::to_string(request.header.op) + ")");
   }
