@@ -271,6 +271,12 @@ std::size_t GlobalCore::first_row(int node) const noexcept { return state_->firs
 std::size_t GlobalCore::local_begin() const noexcept { return first_row(state_->node); }
 std::size_t GlobalCore::local_end() const noexcept { return first_row(state_->node + 1); }
 const std::string& GlobalCore::what() const noexcept { return state_->what; }
+MPI_Comm GlobalCore::world() const {
+  state_->ctx->check_alive(state_->what.c_str());
+  return state_->ctx->world;
+}
+int GlobalCore::node_rank() const { return state_->ctx->node.rank(); }
+int GlobalCore::node_size() const { return state_->ctx->node.size(); }
 
 std::byte* GlobalCore::local_data() const {
   state_->segment.check_alive();

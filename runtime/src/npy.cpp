@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "lagoon/detail/agree.hpp"
@@ -65,6 +66,7 @@ class File {
       done += static_cast<std::size_t>(put);
     }
   }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
   void sync(const std::string& what) const {
     if (::fsync(fd_) != 0 && errno != EINVAL)
       throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno));
@@ -74,6 +76,22 @@ class File {
   std::string path_;
   int fd_ = -1;
 };
+
+/// Copies `count` items from `from` (items of `from_size` bytes) to `to` (items of
+/// `to_size`), each by `moves`.
+void repack(const std::byte* from, std::size_t from_size, std::byte* to, std::size_t to_size, std::size_t count,
+            std::span<const FieldMove> moves) {
+  for (std::size_t i = 0; i < count; ++i, from += from_size, to += to_size)
+    for (const FieldMove& m : moves) std::memcpy(to + m.to, from + m.from, static_cast<std::size_t>(m.bytes));
+}
+
+std::span<const FieldMove> as_moves(const std::vector<std::uint64_t>& words) {
+  static_assert(sizeof(FieldMove) == 3 * sizeof(std::uint64_t));
+  return {reinterpret_cast<const FieldMove*>(words.data()), words.size() / 3};
+}
+
+/// Repacking goes through a buffer of about this many bytes per rank.
+constexpr std::size_t kRepackBytes = 1u << 20;
 
 }  // namespace
 
@@ -95,18 +113,27 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
     const std::string found = header.dtype.descr();
     const std::string wanted = expected.descr();
     if (found != wanted) {
-      const bool big = found.find("'>") != std::string::npos;
-      npy_error(path, "its dtype is " + found + ", but " + std::string(type) + " is " + wanted +
-                          (big ? " (the file is big-endian: convert it with arr.astype(arr.dtype.newbyteorder('<')))"
-                               : (expected.fields.empty() ? ""
-                                                          : " (NumPy writes a C struct's layout for "
-                                                            "np.dtype([...], align=True))")));
+      // A record in another layout (NumPy's packed one, most often) with the same fields.
+      const auto moves = field_moves(header.dtype, expected);
+      if (!moves) {
+        const bool big = found.find("'>") != std::string::npos;
+        npy_error(path, "its dtype is " + found + ", but " + std::string(type) + " is " + wanted +
+                            (big ? " (the file is big-endian: convert it with arr.astype(arr.dtype.newbyteorder('<')))"
+                                 : (expected.fields.empty() ? ""
+                                                            : " (the fields' names, types and order must match; "
+                                                              "either layout, packed or aligned, loads)")));
+      }
+      for (const FieldMove& m : *moves) layout.moves.insert(layout.moves.end(), {m.from, m.to, m.bytes});
     }
     if (header.shape.empty()) npy_error(path, "a 0-d array (shape ()); lagoon arrays have at least one dimension");
+    const std::uint64_t itemsize = header.dtype.itemsize;
     const std::uint64_t count = shape_product(
-        header.shape, std::numeric_limits<std::uint64_t>::max() / std::max<std::size_t>(expected.itemsize, 1), path,
+        header.shape, std::numeric_limits<std::uint64_t>::max() / std::max<std::uint64_t>(itemsize, 1), path,
         "the array");
-    const std::uint64_t payload = count * expected.itemsize;
+    (void)shape_product(header.shape,
+                        std::numeric_limits<std::uint64_t>::max() / std::max<std::size_t>(expected.itemsize, 1), path,
+                        "the array");
+    const std::uint64_t payload = count * itemsize;
     const std::uint64_t size = file.size();
     if (size < header.payload_offset + payload)
       npy_error(path, "truncated: the header promises " + std::to_string(payload) + " bytes of data, the file holds " +
@@ -116,65 +143,109 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
                           " bytes more than its header describes: corrupt");
     layout.shape = header.shape;
     layout.payload_offset = header.payload_offset;
+    layout.file_itemsize = itemsize;
     dims = header.shape.size();
   });
-  std::uint64_t head[2] = {dims, layout.payload_offset};
+  std::uint64_t head[4] = {dims, layout.payload_offset, layout.file_itemsize, layout.moves.size()};
   mpi::bcast_value(head, 0, rt.world());
   layout.shape.resize(static_cast<std::size_t>(head[0]));
   layout.payload_offset = head[1];
+  layout.file_itemsize = head[2];
+  layout.moves.resize(static_cast<std::size_t>(head[3]));
   static_assert(sizeof(std::size_t) == sizeof(std::uint64_t));
   mpi::bcast_bytes(layout.shape.data(), layout.shape.size() * sizeof(std::size_t), 0, rt.world());
+  mpi::bcast_bytes(layout.moves.data(), layout.moves.size() * sizeof(std::uint64_t), 0, rt.world());
   return layout;
 }
 
-void read_npy_payload(const Runtime& rt, const std::string& path, std::uint64_t offset, std::byte* into,
-                      std::size_t bytes, std::size_t itemsize, std::string_view type) {
+void read_npy_items(const Runtime& rt, const std::string& path, const NpyLayout& layout, std::uint64_t first,
+                    std::size_t count, std::byte* into, std::size_t itemsize, std::string_view type) {
   const std::string what = "lagoon::load_npy<" + std::string(type) + ">";
   agree(rt.world(), [&] {
-    // Each node reads the file once: its ranks read their shares, in parallel.
+    // Each node reads its items once: its ranks read their shares, in parallel.
     const auto [begin, end] =
-        share_bounds(bytes / std::max<std::size_t>(itemsize, 1), static_cast<std::size_t>(rt.node_size()),
-                     static_cast<std::size_t>(rt.node_rank()));
-    const std::size_t first = begin * itemsize;
-    const std::size_t n = (end - begin) * itemsize;
-    if (n == 0) return;
+        share_bounds(count, static_cast<std::size_t>(rt.node_size()), static_cast<std::size_t>(rt.node_rank()));
+    if (begin == end) return;
     File file(path, O_RDONLY, what);
-    if (file.read(into + first, n, offset + first, what) != n)
-      npy_error(path, "truncated: the file shrank while it was read");
+    const std::size_t file_item = static_cast<std::size_t>(layout.file_itemsize);
+    const std::uint64_t at = layout.payload_offset + (first + begin) * file_item;
+    if (layout.moves.empty()) {
+      const std::size_t n = (end - begin) * itemsize;
+      if (file.read(into + begin * itemsize, n, at, what) != n)
+        npy_error(path, "truncated: the file shrank while it was read");
+      return;
+    }
+    const std::size_t batch = std::max<std::size_t>(1, kRepackBytes / file_item);
+    std::vector<std::byte> buffer(batch * file_item);
+    for (std::size_t done = begin; done < end;) {
+      const std::size_t n = std::min(batch, end - done);
+      const std::size_t bytes = n * file_item;
+      if (file.read(buffer.data(), bytes, at + (done - begin) * file_item, what) != bytes)
+        npy_error(path, "truncated: the file shrank while it was read");
+      repack(buffer.data(), file_item, into + done * itemsize, itemsize, n, as_moves(layout.moves));
+      done += n;
+    }
   });
 }
 
 void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, const std::vector<std::size_t>& shape,
-               const std::byte* data, std::size_t bytes, std::string_view type) {
+               npy_layout layout, std::uint64_t first, std::size_t count, const std::byte* data,
+               std::string_view type) {
   const std::string what = "lagoon::save_npy<" + std::string(type) + ">";
   int rank = 0;
   mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
-  agree(world, [&] {
-    if (rank != 0) return;
-    // Written beside the target and renamed over it: a reader never sees half a file.
-    const std::string partial = path + ".lagoon-partial";
-    try {
+  const Dtype file_dtype = layout == npy_layout::packed ? packed_dtype(dtype) : dtype;
+  std::vector<FieldMove> moves;
+  if (file_dtype.itemsize != dtype.itemsize) moves = *field_moves(dtype, file_dtype);
+  // Written beside the target and renamed over it: a reader never sees half a file.
+  const std::string partial = path + ".lagoon-partial";
+  std::uint64_t payload_offset = 0;
+  try {
+    agree(world, [&] {  // world rank 0 writes the header and sizes the file
+      if (rank != 0) return;
       std::unique_ptr<File> opened;
       try {
         opened = std::make_unique<File>(partial, O_WRONLY | O_CREAT | O_TRUNC, what);
       } catch (const FormatError&) {
         throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno));
       }
-      const File& file = *opened;
-      const std::string header = make_npy_header(dtype, shape);
-      file.write(header.data(), header.size(), 0, what);
-      file.write(data, bytes, header.size(), what);
+      const std::string header = make_npy_header(file_dtype, shape);
+      opened->write(header.data(), header.size(), 0, what);
+      std::uint64_t items = 1;
+      for (std::size_t e : shape) items *= e;
+      if (::ftruncate(opened->fd(), static_cast<off_t>(header.size() + items * file_dtype.itemsize)) != 0)
+        throw FormatError(what + ": writing '" + path + "' failed: " + std::strerror(errno));
+      payload_offset = header.size();
+    });
+    mpi::bcast_value(payload_offset, 0, world);
+    agree(world, [&] {  // every rank its items
+      if (count == 0) return;
+      File file(partial, O_WRONLY, what);
+      const std::uint64_t at = payload_offset + first * file_dtype.itemsize;
+      if (moves.empty()) {
+        file.write(data, count * dtype.itemsize, at, what);
+      } else {
+        const std::size_t batch = std::max<std::size_t>(1, kRepackBytes / file_dtype.itemsize);
+        std::vector<std::byte> buffer(batch * file_dtype.itemsize);
+        std::vector<FieldMove> back(moves);  // from T's layout to the file's
+        for (std::size_t done = 0; done < count;) {
+          const std::size_t n = std::min(batch, count - done);
+          repack(data + done * dtype.itemsize, dtype.itemsize, buffer.data(), file_dtype.itemsize, n, back);
+          file.write(buffer.data(), n * file_dtype.itemsize, at + done * file_dtype.itemsize, what);
+          done += n;
+        }
+      }
       file.sync(what);
-    } catch (...) {
-      ::unlink(partial.c_str());
-      throw;
-    }
-    if (::rename(partial.c_str(), path.c_str()) != 0) {
-      const int error = errno;
-      ::unlink(partial.c_str());
-      throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(error));
-    }
-  });
+    });
+    agree(world, [&] {
+      if (rank != 0) return;
+      if (::rename(partial.c_str(), path.c_str()) != 0)
+        throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno));
+    });
+  } catch (...) {
+    if (rank == 0) ::unlink(partial.c_str());
+    throw;
+  }
 }
 
 }  // namespace lagoon::detail

@@ -363,7 +363,67 @@ std::uint32_t le32(const unsigned char* p) {
          (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
 }
 
+/// A named field's bytes in an item: its path ("a.b" in a nested record), its type
+/// (descr and subarray shape) and where it lies.
+struct Leaf {
+  std::string name;
+  std::string type;
+  std::uint64_t offset;
+  std::uint64_t bytes;
+};
+
+std::uint64_t field_bytes(const Field& f) {
+  std::uint64_t n = f.type.itemsize;
+  for (std::size_t e : f.shape) n *= e;
+  return n;
+}
+
+void flatten(const Dtype& d, std::uint64_t offset, const std::string& prefix, std::vector<Leaf>& out) {
+  for (const Field& f : d.fields) {
+    const std::uint64_t bytes = field_bytes(f);
+    if (!f.name.empty()) {
+      if (!f.type.fields.empty() && f.shape.empty())
+        flatten(f.type, offset, prefix + f.name + ".", out);
+      else
+        out.push_back(Leaf{prefix + f.name, f.type.descr() + (f.shape.empty() ? "" : shape_text(f.shape)), offset,
+                           bytes});
+    }
+    offset += bytes;
+  }
+}
+
 }  // namespace
+
+std::optional<std::vector<FieldMove>> field_moves(const Dtype& from, const Dtype& to) {
+  if (from.fields.empty() || to.fields.empty()) return std::nullopt;
+  std::vector<Leaf> a, b;
+  flatten(from, 0, "", a);
+  flatten(to, 0, "", b);
+  if (a.size() != b.size()) return std::nullopt;
+  std::vector<FieldMove> moves;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name || a[i].type != b[i].type || a[i].bytes != b[i].bytes) return std::nullopt;
+    if (a[i].offset + a[i].bytes > from.itemsize || b[i].offset + b[i].bytes > to.itemsize) return std::nullopt;
+    FieldMove* last = moves.empty() ? nullptr : &moves.back();
+    if (last && last->from + last->bytes == a[i].offset && last->to + last->bytes == b[i].offset)
+      last->bytes += a[i].bytes;
+    else
+      moves.push_back(FieldMove{a[i].offset, b[i].offset, a[i].bytes});
+  }
+  return moves;
+}
+
+Dtype packed_dtype(const Dtype& d) {
+  if (d.fields.empty()) return d;
+  Dtype out;
+  for (const Field& f : d.fields) {
+    if (f.name.empty()) continue;
+    Field g{f.name, f.shape.empty() ? packed_dtype(f.type) : f.type, f.shape};
+    out.itemsize += static_cast<std::size_t>(field_bytes(g));
+    out.fields.push_back(std::move(g));
+  }
+  return out;
+}
 
 Dtype Dtype::scalar_of(std::string text) {
   Dtype d;

@@ -225,13 +225,39 @@ TEST_F(RecordTest, MalformedFilesAreFormatErrorsOnEveryRank) {
   EXPECT_TRUE(throws<FormatError>(
       load("huge.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 8), }") + data),
       "too large"));
-  // A record file whose fields sit elsewhere than the struct's (NumPy's packed layout).
+  // A record file whose fields sit elsewhere than the struct's (NumPy's packed layout)
+  // loads, repacked; the same fields in another order, or another type, do not.
+  std::string rows;
+  for (std::int64_t k = 0; k < 3; ++k) {
+    const std::int64_t when = 1'600'000'000'000'000'000 + k;
+    const double val = 0.5 + static_cast<double>(k);
+    rows.append(reinterpret_cast<const char*>(&when), 8).append(reinterpret_cast<const char*>(&val), 8);
+    rows += "code" + std::to_string(k) + "!";  // 6 bytes: S6
+  }
   const std::string packed =
       put_file(dir, "packed.npy",
                header("{'descr': [('date', '<M8[ns]'), ('val', '<f8'), ('code', '|S6')], 'fortran_order': False, "
-                      "'shape': (1,), }") +
-                   std::string(22, '\0'));
-  EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<Row>(rt, packed); }, "align=True"));
+                      "'shape': (3,), }") +
+                   rows);
+  auto loaded = lagoon::load_npy<Row>(rt, packed);
+  ASSERT_EQ(loaded.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(loaded[k].date.time_since_epoch().count(), 1'600'000'000'000'000'000 + static_cast<std::int64_t>(k));
+    EXPECT_EQ(loaded[k].val, 0.5 + static_cast<double>(k));
+    EXPECT_EQ(loaded[k].code, "code" + std::to_string(k) + "!");
+  }
+  const std::string swapped =
+      put_file(dir, "swapped.npy",
+               header("{'descr': [('val', '<f8'), ('date', '<M8[ns]'), ('code', '|S6')], 'fortran_order': False, "
+                      "'shape': (3,), }") +
+                   rows);
+  EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<Row>(rt, swapped); }, "names, types and order"));
+  const std::string retyped =
+      put_file(dir, "retyped.npy",
+               header("{'descr': [('date', '<M8[ns]'), ('val', '<i8'), ('code', '|S6')], 'fortran_order': False, "
+                      "'shape': (3,), }") +
+                   rows);
+  EXPECT_TRUE(throws<FormatError>([&] { (void)lagoon::load_npy<Row>(rt, retyped); }, "its dtype is [('date'"));
   // A failed save leaves nothing behind and fails on every rank.
   lagoon::SharedArray<double> a(rt, {4});
   EXPECT_TRUE(throws<FormatError>([&] { lagoon::save_npy(a, dir + "/no/such/dir/a.npy"); }, "cannot write"));

@@ -76,6 +76,13 @@ def arrays():
     s["ok"] = i % 2 == 1
     s["z"] = i - 1j * i
     out["sample"] = s
+    # NumPy's default layout for the same records (np.dtype([...]), DataFrame.to_records()):
+    # fields back to back. lagoon loads them and saves them back packed.
+    for name in ("row", "trade", "sample"):
+        aligned = out[name]
+        packed = np.dtype([(f, aligned.dtype.fields[f][0]) for f in aligned.dtype.names])
+        assert packed.itemsize < aligned.dtype.itemsize
+        out[name + "_packed"] = aligned.astype(packed)
     return out
 
 
@@ -102,16 +109,18 @@ def verify(directory):
             if not same(back, original):
                 print(f"FAIL {path}: differs from {name}.npy (dtype {back.dtype} vs {original.dtype})")
                 failures += 1
-        # A record array made by lagoon: when, price, qty, code as test_npy_numpy.cpp fills them.
-        t = np.load(os.path.join(out, "trades.npy"))
-        i = np.arange(len(t), dtype=np.int64)
-        expected = originals["trade"].dtype
-        ok = (t.dtype == expected and len(t) == 2 * N and same(t["when"], times(i)) and same(t["price"], floats(i))
-              and np.array_equal(t["qty"], i * 3 - 7) and np.array_equal(t["code"], strings(i)))
-        if not ok:
-            print(f"FAIL {out}/trades.npy: not the records lagoon wrote (dtype {t.dtype})")
-            failures += 1
-    checked = len(outs) * (len(originals) + 1)
+        # A record array made by lagoon, in both layouts: when, price, qty, code as
+        # test_npy_numpy.cpp fills them.
+        for name, expected in (("trades", originals["trade"].dtype), ("trades_packed", originals["trade_packed"].dtype)):
+            t = np.load(os.path.join(out, name + ".npy"))
+            i = np.arange(len(t), dtype=np.int64)
+            ok = (t.dtype == expected and len(t) == 2 * N and same(t["when"], times(i))
+                  and same(t["price"], floats(i)) and np.array_equal(t["qty"], i * 3 - 7)
+                  and np.array_equal(t["code"], strings(i)))
+            if not ok:
+                print(f"FAIL {out}/{name}.npy: not the records lagoon wrote (dtype {t.dtype})")
+                failures += 1
+    checked = len(outs) * (len(originals) + 2)
     print(f"numpy_files.py: {checked - failures} of {checked} files saved by lagoon load back equal in NumPy "
           f"{np.__version__} ({len(outs)} runs)")
     sys.exit(1 if failures else 0)
@@ -123,9 +132,9 @@ def make(directory):
         shutil.rmtree(old)  # a folder of another run's layout would be checked, and found empty
     for name, array in arrays().items():
         np.save(os.path.join(directory, name + ".npy"), array)
-    # A packed record (align=False): the same fields at other offsets than a C struct's.
-    packed = np.zeros(4, dtype=[("date", "M8[ns]"), ("val", "<f8"), ("code", "S6")])
-    np.save(os.path.join(directory, "row_packed.npy"), packed)
+    # The same fields as a C struct's, in another order: refused.
+    swapped = np.zeros(4, dtype=[("val", "<f8"), ("date", "M8[ns]"), ("code", "S6")])
+    np.save(os.path.join(directory, "row_swapped.npy"), swapped)
     np.save(os.path.join(directory, "f8_fortran.npy"), np.asfortranarray(np.ones((3, 4))))
     np.save(os.path.join(directory, "f8_big.npy"), np.arange(5, dtype=">f8"))
     np.save(os.path.join(directory, "object.npy"), np.array([1, "a"], dtype=object), allow_pickle=True)

@@ -18,6 +18,15 @@
 
 namespace lagoon {
 
+template <class T>
+class GlobalArray;
+
+namespace detail {
+/// The core under a GlobalArray (for I/O); throws InvalidArgument once moved from.
+template <class T>
+[[nodiscard]] const GlobalCore& global_core_of(const GlobalArray<T>& array);
+}  // namespace detail
+
 /// An N-d, row-major array of T whose rows are split in balanced blocks over the
 /// nodes (like lagoon::share splits items over ranks). Each node holds its block once,
 /// in a shared window that its ranks read and write in place (`local()`); `get`, `put`
@@ -153,6 +162,9 @@ class GlobalArray {
   void fence() const { core().fence(); }
 
  private:
+  template <class U>
+  friend const detail::GlobalCore& detail::global_core_of(const GlobalArray<U>& array);
+
   [[nodiscard]] detail::GlobalCore& core() const {
     if (!core_) throw InvalidArgument("lagoon::GlobalArray<" + std::string(detail::type_name<T>()) +
                                       ">: used after it was moved from (it holds nothing now)");
@@ -167,5 +179,10 @@ class GlobalArray {
 
   std::unique_ptr<detail::GlobalCore> core_;
 };
+
+template <class T>
+const detail::GlobalCore& detail::global_core_of(const GlobalArray<T>& array) {
+  return array.core();
+}
 
 }  // namespace lagoon

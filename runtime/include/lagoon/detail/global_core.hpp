@@ -82,6 +82,10 @@ class GlobalCore {
   /// @note collective over the world
   void fence() const;
   [[nodiscard]] const std::string& what() const noexcept;
+  /// The world communicator, and this rank's place in its node (for I/O).
+  [[nodiscard]] MPI_Comm world() const;
+  [[nodiscard]] int node_rank() const;
+  [[nodiscard]] int node_size() const;
 
  private:
   std::unique_ptr<GlobalState> state_;
