@@ -1,6 +1,6 @@
 // GlobalArray beside the Global Arrays toolkit (NGA_Get / NGA_Put / NGA_Acc) on the
 // same workloads, in the same job, and beside raw MPI_Send/MPI_Recv of the same
-// bytes between the same two ranks. World rank 0 asks; the rows live on the last
+// bytes between the same two ranks; random 64 x 64 patches of a 2-d array. World rank 0 asks; the rows live on the last
 // node. Run it on 2 ranks, one per (virtual) node, over a network stand-in:
 //
 //   LAGOON_RANKS_PER_NODE=1 mpirun -np 2 --mca btl self,tcp --mca osc ucx
@@ -237,6 +237,54 @@ void BM_ga_random_8b_accumulates(benchmark::State& state) {
   state.counters["acc/s"] = benchmark::Counter(kAccumulates, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// (d) 500 gets of a random 64 x 64 patch (32 KiB, 64 strided pieces of 512 bytes) of
+//     the owner's block of a 2-d array of 1,024 columns.
+
+constexpr int kPatchGets = 500;
+constexpr std::size_t kPatchCols = 1024;
+constexpr std::size_t kPatch = 64;
+
+void BM_lagoon_random_64x64_patches(benchmark::State& state) {
+  auto& rt = runtime();
+  const std::size_t rows = kBlockBytes / 2 / (kPatchCols * sizeof(double));
+  lagoon::GlobalArray<double> g(rt, {rows * static_cast<std::size_t>(rt.node_count()), kPatchCols});
+  const auto theirs = g.rows_of(rt.node_count() - 1);
+  std::vector<double> tile(kPatch * kPatch);
+  std::mt19937_64 rng(3);
+  time_asker(
+      state,
+      [&] {
+        for (int k = 0; k < kPatchGets; ++k) {
+          const std::size_t r = theirs.front() + rng() % (theirs.size() - kPatch);
+          const std::size_t c = rng() % (kPatchCols - kPatch);
+          g.get({r, c}, {r + kPatch, c + kPatch}, tile);
+        }
+      },
+      [&] { lagoon::bench::idle_barrier(rt.world()); });
+  state.counters["gets/s"] = benchmark::Counter(kPatchGets, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_ga_random_64x64_patches(benchmark::State& state) {
+  const int rows = static_cast<int>(kBlockBytes / 2 / (kPatchCols * sizeof(double)));
+  GaArray a(rows * runtime().size(), static_cast<int>(kPatchCols));
+  std::vector<double> tile(kPatch * kPatch);
+  std::mt19937_64 rng(3);
+  int ld[1] = {static_cast<int>(kPatch)};
+  const int p = static_cast<int>(kPatch);
+  time_asker(
+      state,
+      [&] {
+        for (int k = 0; k < kPatchGets; ++k) {
+          const int r = a.owner_first + static_cast<int>(rng() % static_cast<unsigned>(a.owner_rows - p));
+          const int c = static_cast<int>(rng() % (kPatchCols - kPatch));
+          int lo[2] = {r, c}, hi[2] = {r + p - 1, c + p - 1};  // GA's bounds are inclusive
+          NGA_Get(a.handle, lo, hi, tile.data(), ld);
+        }
+      },
+      [] { MPI_Barrier(MPI_COMM_WORLD); });
+  state.counters["gets/s"] = benchmark::Counter(kPatchGets, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 BENCHMARK(BM_lagoon_random_4k_gets)->Apply(runs);
 BENCHMARK(BM_ga_random_4k_gets)->Apply(runs);
 BENCHMARK(BM_mpi_round_trips_4k)->Apply(runs);
@@ -244,6 +292,8 @@ BENCHMARK(BM_lagoon_64m_get)->Apply(runs);
 BENCHMARK(BM_ga_64m_get)->Apply(runs);
 BENCHMARK(BM_mpi_send_recv_64m)->Apply(runs);
 BENCHMARK(BM_lagoon_random_8b_accumulates)->Apply(runs);
+BENCHMARK(BM_lagoon_random_64x64_patches)->Apply(runs);
+BENCHMARK(BM_ga_random_64x64_patches)->Apply(runs);
 BENCHMARK(BM_ga_random_8b_accumulates)->Apply(runs);
 
 const bool registered = [] {
@@ -256,6 +306,8 @@ const bool registered = [] {
                          "target <= 1.11, i.e. >= 0.9 of the bandwidth");
   lagoon::bench::compare("BM_lagoon_random_8b_accumulates", "BM_ga_random_8b_accumulates",
                          "(c) 100,000 random 8-byte accumulates: lagoon / GA", "target <= 1.0");
+  lagoon::bench::compare("BM_lagoon_random_64x64_patches", "BM_ga_random_64x64_patches",
+                         "(d) 500 random 64x64 patch gets: lagoon / GA", "target <= 1.0");
   return true;
 }();
 

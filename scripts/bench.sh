@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The peers (not needed to build or test lagoon): Global Arrays for bench_global,
 # Python's pickle through mpi4py for bench_store, matplotlib for the strategies chart.
-ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev python3-mpi4py python3-matplotlib)
+ga=(libglobalarrays-dev libarmci-mpi-dev libscalapack-openmpi-dev python3-mpi4py python3-matplotlib python3-h5py)
 if ! dpkg-query -W -f='${Status}' "${ga[@]}" 2>/dev/null | grep -q "install ok installed"; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${ga[@]}" >/dev/null
@@ -35,6 +35,15 @@ run() { echo; echo "### $*"; bash "$here/mpirun.sh" "$@" --benchmark_color=false
     LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp --mca osc_sm_priority 0 build/benchmarks/bench_global
     LAGOON_RANKS_PER_NODE=1 run -np 2 build/benchmarks/bench_global
   fi
+  # Loading files (.npy, HDF5) beside cat, np.load and h5py: 2 ranks on one node, then
+  # on two virtual nodes; in 4 KiB pages (/dev/shm), then in huge pages.
+  run -np 2 build/benchmarks/bench_io
+  LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_io
+  (source "$here/huge_pages.sh"; trap lagoon_huge_pages_release EXIT;
+   if [ -n "${LAGOON_SHM_DIR:-}" ]; then
+     run -np 2 build/benchmarks/bench_io
+     LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_io
+   fi)
   # ObjectStore: local gets, a remote get against MPI_Send/MPI_Recv, the serialized
   # path against Boost alone; then pickle 5 / mpi4py on the same strings.
   LAGOON_RANKS_PER_NODE=1 run -np 2 --mca btl self,tcp build/benchmarks/bench_store
