@@ -385,6 +385,28 @@ void for_each_patch_owner(const GlobalState& s, const char* call, std::span<cons
   }
 }
 
+/// Runs `start(pending)`, which starts a get's calls (and may throw before or between
+/// them), then waits for every started call: each posted receive completes (or is
+/// cancelled) before the caller's buffer is handed back. Throws the first failure.
+template <class Start>
+void get_from_owners(const GlobalState& s, Start&& start) {
+  std::vector<Transport::Pending> pending;
+  std::exception_ptr error;
+  try {
+    start(pending);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  for (auto& call : pending) {
+    try {
+      s.transport->finish(call, What{s.what, "get"});
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 PatchArgs patch_args(const PatchPart& p, ElementKind kind) {
   PatchArgs args;
   args.words = {p.lo[0], p.hi[0] - p.lo[0], static_cast<std::uint64_t>(kind)};
@@ -400,11 +422,9 @@ PatchArgs patch_args(const PatchPart& p, ElementKind kind) {
 void GlobalCore::get(std::span<const std::size_t> lo, std::span<const std::size_t> hi, std::byte* out,
                      std::size_t out_elements) const {
   const auto& s = *state_;
-  std::vector<Transport::Pending> pending;
   std::vector<PatchArgs> args;  // each call's args live until it is finished
   args.reserve(s.first_row.size());
-  std::exception_ptr error;
-  try {
+  get_from_owners(s, [&](std::vector<Transport::Pending>& pending) {
     for_each_patch_owner(s, "get", lo, hi, out_elements, [&](const PatchPart& p) {
       const PatchRuns runs(p.block_shape, p.lo, p.hi, s.element_bytes);
       std::byte* into = out + p.buffer_offset;
@@ -419,18 +439,7 @@ void GlobalCore::get(std::span<const std::size_t> lo, std::span<const std::size_
           p.node, Ask{s.id, static_cast<std::uint32_t>(GlobalOp::get_patch), args.back().bytes(), {}},
           {into, runs.bytes()}));
     });
-  } catch (...) {
-    error = std::current_exception();
-  }
-  // Every posted receive completes (or is cancelled) before `out` is handed back.
-  for (auto& call : pending) {
-    try {
-      s.transport->finish(call, What{s.what, "get"});
-    } catch (...) {
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  });
 }
 
 void GlobalCore::put(std::span<const std::size_t> lo, std::span<const std::size_t> hi, const std::byte* in,
@@ -473,9 +482,7 @@ void GlobalCore::accumulate(std::span<const std::size_t> lo, std::span<const std
 
 void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out, std::size_t out_elements) const {
   const auto& s = *state_;
-  std::vector<Transport::Pending> pending;
-  std::exception_ptr error;
-  try {
+  get_from_owners(s, [&](std::vector<Transport::Pending>& pending) {
     for_each_owner(s, "get", row_begin, row_end, out_elements, [&](const Piece& p) {
       std::byte* into = out + p.buffer_offset;
       if (p.node == s.node) {
@@ -485,18 +492,7 @@ void GlobalCore::get(std::size_t row_begin, std::size_t row_end, std::byte* out,
       const BlockArgs args{p.block_offset, p.bytes};
       pending.push_back(s.transport->start(p.node, Ask::with(s.id, GlobalOp::get, args), {into, p.bytes}));
     });
-  } catch (...) {
-    error = std::current_exception();
-  }
-  // Every posted receive completes (or is cancelled) before `out` is handed back.
-  for (auto& call : pending) {
-    try {
-      s.transport->finish(call, What{s.what, "get"});
-    } catch (...) {
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  });
 }
 
 void GlobalCore::put(std::size_t row_begin, std::size_t row_end, const std::byte* in, std::size_t in_elements) {
