@@ -56,6 +56,7 @@ enum class MapOp : std::uint32_t {
   erase,            ///< answer: one byte, whether the key was there
   compare_and_set,  ///< answer: a flag (done), then the packed current value
   size,             ///< answer: the node's key count
+  items,            ///< args.expected: 1 with values; answer: every entry, packed (pack_entries)
 };
 
 /// The op's name, for messages (Served::call).
@@ -67,6 +68,7 @@ constexpr const char* op_label(MapOp op) {
     case MapOp::erase: return "erase";
     case MapOp::compare_and_set: return "update (compare and set)";
     case MapOp::size: return "size";
+    case MapOp::items: return "items";
   }
   return "?";
 }
@@ -135,6 +137,9 @@ class MapState final : public ArenaServed {
         t.answer(request, std::as_bytes(std::span<const std::uint64_t, 1>(&n, 1)));
         return;
       }
+      case MapOp::items:
+        t.answer(request, entries(args.expected != 0));
+        return;
     }
     throw TransportError(what + ": an unknown request (" + std::to_string(request.header.op) + ")");
   }
@@ -212,6 +217,23 @@ class MapState final : public ArenaServed {
   std::size_t count() const {
     const Lock lock(table->mutex);
     return table->entries.size();
+  }
+
+  /// A snapshot of this node's entries: for each, its key's and value's sizes (8 bytes
+  /// each; 0 for the value without `with_values`), then the key and the value.
+  std::vector<std::byte> entries(bool with_values) const {
+    std::vector<std::byte> out;
+    const Lock lock(table->mutex);
+    for (const auto& [key, slot] : table->entries) {
+      const std::uint64_t sizes[2] = {key.size(), with_values ? slot.value.size() : 0};
+      const auto* k = reinterpret_cast<const std::byte*>(key.data());
+      const auto* v = reinterpret_cast<const std::byte*>(slot.value.data());
+      const auto head = std::as_bytes(std::span(sizes));
+      out.insert(out.end(), head.begin(), head.end());
+      out.insert(out.end(), k, k + sizes[0]);
+      out.insert(out.end(), v, v + sizes[1]);
+    }
+    return out;
   }
 
   /// The answer of `owner`'s part to `op` on `key` (and `value`).
@@ -307,6 +329,28 @@ std::size_t MapCore::size() const {
     total += count;
   }
   return total;
+}
+
+std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> MapCore::items(bool with_values) const {
+  auto& s = state(with_values ? "items" : "keys");
+  std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> out;
+  auto unpack = [&](std::span<const std::byte> packed) {
+    while (!packed.empty()) {
+      std::uint64_t sizes[2];
+      if (packed.size() < sizeof sizes) throw TransportError(s.what + ".items: a malformed answer");
+      std::memcpy(sizes, packed.data(), sizeof sizes);
+      packed = packed.subspan(sizeof sizes);
+      if (sizes[0] > packed.size() || sizes[1] > packed.size() - sizes[0])
+        throw TransportError(s.what + ".items: a malformed answer");
+      out.emplace_back(std::vector<std::byte>(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(sizes[0])),
+                       std::vector<std::byte>(packed.begin() + static_cast<std::ptrdiff_t>(sizes[0]),
+                                              packed.begin() + static_cast<std::ptrdiff_t>(sizes[0] + sizes[1])));
+      packed = packed.subspan(static_cast<std::size_t>(sizes[0] + sizes[1]));
+    }
+  };
+  s.each_node([&] { unpack(s.entries(with_values)); },
+              [&](int n) { unpack(s.ask(n, MapOp::items, {}, {}, with_values ? 1 : 0)); });
+  return out;
 }
 
 std::size_t MapCore::capacity() const noexcept { return state_ ? state_->arena.capacity() : 0; }

@@ -4,7 +4,9 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,40 @@ TEST_F(SharedMapTest, WhatAnyRankSetsEveryRankOfEveryNodeReads) {
       EXPECT_EQ(*v, row_of(-k));
     }
   }
+  rt.barrier();
+}
+
+TEST_F(SharedMapTest, ItemsAndKeysMatchASerialModelAfterConcurrentSetsAndErases) {
+  auto& rt = runtime();
+  lagoon::SharedMap<std::string, std::vector<int>> m(rt);
+  // Every rank sets its own keys, erases some of them and some of its neighbour's
+  // (already set: a barrier in between), all at once.
+  auto key = [](int rank, int k) { return std::string("r").append(std::to_string(rank)).append("/k").append(std::to_string(k)); };
+  constexpr int kKeys = 60;
+  for (int k = 0; k < kKeys; ++k) m.set(key(rt.rank(), k), std::vector<int>(static_cast<std::size_t>(k % 5), rt.rank()));
+  rt.barrier();
+  const int neighbour = (rt.rank() + 1) % rt.size();
+  for (int k = 0; k < kKeys; k += 3) m.erase(key(rt.rank(), k));
+  for (int k = 1; k < kKeys; k += 7) m.erase(key(neighbour, k));
+  rt.barrier();
+  // The serial model: every rank's moves, replayed.
+  std::map<std::string, std::vector<int>> model;
+  for (int r = 0; r < rt.size(); ++r)
+    for (int k = 0; k < kKeys; ++k) model[key(r, k)] = std::vector<int>(static_cast<std::size_t>(k % 5), r);
+  for (int r = 0; r < rt.size(); ++r) {
+    for (int k = 0; k < kKeys; k += 3) model.erase(key(r, k));
+    for (int k = 1; k < kKeys; k += 7) model.erase(key((r + 1) % rt.size(), k));
+  }
+  auto items = m.items();
+  std::map<std::string, std::vector<int>> got(items.begin(), items.end());
+  EXPECT_EQ(items.size(), got.size()) << "a key came twice";
+  EXPECT_EQ(got, model);
+  auto keys = m.keys();
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> expected;
+  for (const auto& [k, v] : model) expected.push_back(k);
+  EXPECT_EQ(keys, expected);
+  EXPECT_EQ(m.size(), model.size());
   rt.barrier();
 }
 

@@ -61,6 +61,26 @@ class SharedMap {
   /// Keys over all nodes (asks every node; not collective).
   [[nodiscard]] std::size_t size() const { return core_.size(); }
 
+  /// Every entry of every node, as (key, value) copies: a snapshot of each node's part
+  /// (each node is asked once, in node order; a node's part is read under its lock, so
+  /// it holds no half-done update), in no particular order. Any rank; not collective.
+  [[nodiscard]] std::vector<std::pair<K, V>> items() const {
+    std::vector<std::pair<K, V>> out;
+    for (const auto& [k, v] : core_.items(true)) {
+      std::pair<K, V>& item = out.emplace_back();
+      detail::deserialize(std::span<const std::byte>(k), item.first, core_.what() + ".items", kFlags);
+      detail::deserialize(std::span<const std::byte>(v), item.second, core_.what() + ".items", kFlags);
+    }
+    return out;
+  }
+  /// Every key of every node, as items() takes them (values do not travel).
+  [[nodiscard]] std::vector<K> keys() const {
+    std::vector<K> out;
+    for (const auto& entry : core_.items(false))
+      detail::deserialize(std::span<const std::byte>(entry.first), out.emplace_back(), core_.what() + ".keys", kFlags);
+    return out;
+  }
+
   /// Sets `key` to `f(old)` atomically, where `old` is its value (or nothing), and
   /// returns the new value. No update is lost: when another rank changed the key
   /// between the read and the write, `f` runs again on the newer value, so `f` must

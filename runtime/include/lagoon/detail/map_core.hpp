@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lagoon/runtime.hpp"
@@ -48,6 +49,9 @@ class MapCore {
                        MapValue& current);
   /// Keys over all nodes (asks the other nodes).
   [[nodiscard]] std::size_t size() const;
+  /// Every node's entries (key and, `with_values`, value archives), each node asked
+  /// once; each node's part is a snapshot taken under its lock.
+  [[nodiscard]] std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> items(bool with_values) const;
   [[nodiscard]] std::size_t capacity() const noexcept;
   [[nodiscard]] const std::string& what() const;
 
