@@ -107,5 +107,6 @@ int main(int argc, char** argv) {
                 opt.samples, seconds, rt.size(), rt.node_count(), static_cast<long long>(total),
                 static_cast<long long>(expected), total == expected ? "OK" : "MISMATCH");
   }
+  lagoon::report(rt);  // one line per node: PSS of its ranks
   return total == expected ? 0 : 1;
 }

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
         {"France", "Paris"}, {"Japan", "Tokyo"}, {"Kenya", "Nairobi"}, {"Peru", "Lima"}, {"Norway", "Oslo"}};
     refs = {store.put(v), store.put(capitals)};
   }
-  MPI_Bcast(&refs, sizeof refs, MPI_BYTE, 0, rt.world());  // refs are Shareable: plain bytes
+  refs.vector = lagoon::broadcast(rt, refs.vector, 0);  // refs are Shareable: rank 0's, on every rank
+  refs.map = lagoon::broadcast(rt, refs.map, 0);
 
   const auto start = std::chrono::steady_clock::now();
   auto view = store.get(refs.vector);  // lagoon::ObjectView<double>
@@ -82,5 +83,6 @@ int main(int argc, char** argv) {
   }
   if (rt.rank() == 0)
     std::printf("all ranks: sum %.0f, expected %.0f: %s\n", sum, expected, sum == expected ? "OK" : "MISMATCH");
+  lagoon::report(rt);  // one line per node: PSS, the arena, objects, fetches
   return sum == expected ? 0 : 1;
 }

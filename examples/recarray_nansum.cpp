@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2)
     if (std::strcmp(argv[i], "--rows") == 0) rows = std::strtoull(argv[i + 1], nullptr, 10);
   auto today = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
-  MPI_Bcast(&today, sizeof today, MPI_BYTE, 0, rt.world());
+  today = lagoon::broadcast(rt, today, 0);
   const double expected = static_cast<double>((rows + 1) / 2);  // one 1.0 per pair, NaN skipped
   if (rt.rank() == 0)
     std::printf("lagoon recarray_nansum: %d ranks on %d node(s), %zu records of %zu bytes (%s), dtype %s\n\n",

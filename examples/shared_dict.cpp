@@ -72,6 +72,6 @@ int main(int argc, char** argv) {
                 total == expected && counts.get("documents") == static_cast<long>(documents) ? "OK" : "MISMATCH",
                 counts.get("documents").value_or(0));
   }
-  rt.barrier();
+  lagoon::report(rt);
   return 0;
 }

@@ -115,5 +115,6 @@ int main(int argc, char** argv) {
                   lagoon::format_bytes(static_cast<double>(k) * static_cast<double>(a.bytes())).c_str());
     }
   }
+  lagoon::report(rt);  // one line per node: PSS of its ranks
   return total == expected ? 0 : 1;
 }

@@ -87,4 +87,5 @@ int main(int argc, char** argv) {
                 total == expected && in_place == chunks ? "OK" : "MISMATCH");
   }
   pool.join();
+  lagoon::report(rt);  // one line per node: PSS, the store's arena, objects, fetches
 }

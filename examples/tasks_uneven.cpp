@@ -98,4 +98,5 @@ int main(int argc, char** argv) {
                 std::abs(pi - 3.14159) < 0.01 && static_cast<int>(by_node.size()) == rt.node_count() ? "OK"
                                                                                                     : "MISMATCH");
   }
+  lagoon::report(rt);
 }

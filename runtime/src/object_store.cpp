@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <boost/interprocess/containers/map.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,8 @@
 #include "lagoon/detail/store_core.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/memory.hpp"
+#include "lagoon/mpi.hpp"
+#include "lagoon/report.hpp"
 #include "served.hpp"
 
 namespace lagoon::detail {
@@ -292,6 +295,23 @@ std::size_t StoreCore::default_capacity() {
   return eighth > 0 ? std::min(kDefault, eighth) : kDefault;
 }
 
+namespace {
+
+/// The live stores of a Runtime, in the order they were made (the same on every rank),
+/// for lagoon::report.
+struct StoreRegistry {
+  std::vector<StoreState*> stores;
+  static StoreRegistry& of(Context& ctx) {
+    static const char key = 0;
+    auto& slot = ctx.slot(&key);
+    if (!slot) slot = std::make_shared<StoreRegistry>();
+    return *static_cast<StoreRegistry*>(slot.get());
+  }
+  void remove(StoreState* s) { std::erase(stores, s); }
+};
+
+}  // namespace
+
 StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_shared<StoreState>()) {
   auto& s = *state_;
   s.what = "lagoon::ObjectStore";
@@ -302,10 +322,12 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
                });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
   s.open();  // last: other nodes may ask at once
+  StoreRegistry::of(*s.ctx).stores.push_back(&s);
 }
 
 StoreCore::~StoreCore() {
   if (!state_) return;
+  StoreRegistry::of(*state_->ctx).remove(state_.get());
   state_->close_arena();
   state_->alive = false;
 }
@@ -313,6 +335,7 @@ StoreCore::~StoreCore() {
 StoreCore& StoreCore::operator=(StoreCore&& other) noexcept {
   if (this != &other) {
     if (state_) {
+      StoreRegistry::of(*state_->ctx).remove(state_.get());
       state_->close_arena();
       state_->alive = false;
     }
@@ -517,3 +540,69 @@ std::string StoreCore::describe() const {
 }
 
 }  // namespace lagoon::detail
+
+namespace lagoon {
+
+std::string report(const Runtime& rt) {
+  using detail::StoreRegistry;
+  auto& ctx = *detail::context_of(rt);
+  ctx.check_alive("lagoon::report");
+  const auto& stores = StoreRegistry::of(ctx).stores;
+  // One record per rank: its node, its PSS, its host and, from node leaders, each
+  // store's stats on the node. Gathered everywhere (a few hundred bytes per rank).
+  struct Head {
+    std::int64_t node;
+    std::uint64_t pss;
+    std::uint64_t leader;
+    char host[64];
+  };
+  const std::size_t record = sizeof(Head) + stores.size() * sizeof(StoreStats);
+  std::vector<std::byte> mine(record), all(record * static_cast<std::size_t>(rt.size()));
+  Head head{rt.node(), memory_usage().pss, rt.is_node_leader() ? 1u : 0u, {}};
+  const std::string host = mpi::processor_name();
+  std::memcpy(head.host, host.data(), std::min(host.size(), sizeof head.host - 1));
+  std::memcpy(mine.data(), &head, sizeof head);
+  if (rt.is_node_leader())
+    for (std::size_t i = 0; i < stores.size(); ++i) {
+      const detail::Lock lock(stores[i]->table->mutex);
+      const StoreStats stats = stores[i]->stats_locked();
+      std::memcpy(mine.data() + sizeof(Head) + i * sizeof(StoreStats), &stats, sizeof stats);
+    }
+  mpi::allgather_bytes(mine.data(), record, all.data(), rt.world());
+  if (rt.rank() != 0) return {};
+  std::string text;
+  for (int node = 0; node < rt.node_count(); ++node) {
+    std::uint64_t pss = 0;
+    int ranks = 0;
+    const std::byte* leader = nullptr;
+    for (int r = 0; r < rt.size(); ++r) {
+      Head h{};
+      const std::byte* at = all.data() + static_cast<std::size_t>(r) * record;
+      std::memcpy(&h, at, sizeof h);
+      if (h.node != node) continue;
+      pss += h.pss;
+      ++ranks;
+      if (h.leader) leader = at;
+    }
+    if (!leader) continue;
+    Head h{};
+    std::memcpy(&h, leader, sizeof h);
+    text += "lagoon report: node " + std::to_string(node) + " (" + h.host + ", " + std::to_string(ranks) +
+            (ranks == 1 ? " rank" : " ranks") + "): PSS " + format_bytes(static_cast<double>(pss));
+    for (std::size_t i = 0; i < stores.size(); ++i) {
+      StoreStats st;
+      std::memcpy(&st, leader + sizeof(Head) + i * sizeof(StoreStats), sizeof st);
+      text += " | store " + std::to_string(i + 1) + ": arena " + format_bytes(static_cast<double>(st.capacity)) +
+              ", used " + format_bytes(static_cast<double>(st.used)) + ", " + std::to_string(st.objects) +
+              (st.objects == 1 ? " object (" : " objects (") + format_bytes(static_cast<double>(st.object_bytes)) +
+              "), " + std::to_string(st.cached) + " cached, " + std::to_string(st.fetches) + " fetches, " +
+              std::to_string(st.evictions) + " evictions";
+    }
+    text += "\n";
+  }
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  return text;
+}
+
+}  // namespace lagoon

@@ -1,6 +1,7 @@
 // ObjectStore: put on one rank, get on every rank of every node; zero-copy views
 // inside the node arena, one transfer (and one copy) per node, cache hits; the
 // serialized path; type mismatch, freed objects, a full arena, a corrupt archive.
+#include <algorithm>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/split_member.hpp>
 #include <boost/serialization/string.hpp>
@@ -36,6 +37,33 @@ int count_over_node(bool flag) {
   int mine = flag ? 1 : 0, total = 0;
   MPI_Allreduce(&mine, &total, 1, MPI_INT, MPI_SUM, runtime().node_comm());
   return total;
+}
+
+TEST_F(ObjectStoreTest, TheReportHasALinePerNodeWithItsMemoryAndArena) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 64 << 20);
+  lagoon::ObjectRef<std::vector<double>> ref;
+  if (rt.rank() == 0) ref = store.put(std::vector<double>(std::size_t{1} << 20, 1.0));  // 8 MiB
+  ref = lagoon::broadcast(rt, ref, 0);
+  EXPECT_EQ(store.get(ref).size(), std::size_t{1} << 20);
+  rt.barrier();
+  const std::string text = lagoon::report(rt);
+  if (rt.rank() != 0) {
+    EXPECT_TRUE(text.empty());
+  } else {
+    EXPECT_EQ(static_cast<int>(std::count(text.begin(), text.end(), '\n')), rt.node_count()) << text;
+    for (int n = 0; n < rt.node_count(); ++n)
+      EXPECT_NE(text.find("lagoon report: node " + std::to_string(n) + " ("), std::string::npos) << text;
+    EXPECT_NE(text.find("arena 64.00 MiB"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 object (8.00 MiB)"), std::string::npos) << text;  // node 0 owns it
+    EXPECT_EQ(text.find("PSS 0.00"), std::string::npos) << "a node's PSS is never 0: " << text;
+    if (rt.node_count() > 1) {
+      EXPECT_NE(text.find("1 cached, 1 fetches"), std::string::npos) << text;  // every other node fetched it
+    }
+  }
+  rt.barrier();
+  if (rt.rank() == 0) store.free(ref);
+  rt.barrier();
 }
 
 TEST_F(ObjectStoreTest, AVectorPutOnOneRankIsReadInPlaceOnEveryNodeAfterOneTransferPerNode) {

@@ -10,6 +10,7 @@
 #include "lagoon/npy.hpp"
 #include "lagoon/object_store.hpp"
 #include "lagoon/record.hpp"
+#include "lagoon/report.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/segment.hpp"
 #include "lagoon/shareable.hpp"

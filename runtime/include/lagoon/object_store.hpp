@@ -126,7 +126,7 @@ class ObjectView {
 ///   lagoon::ObjectStore store(rt);                        // collective
 ///   lagoon::ObjectRef<std::vector<double>> ref;
 ///   if (rt.rank() == 0) ref = store.put(std::vector<double>(1 << 20, 1.0));
-///   MPI_Bcast(&ref, sizeof ref, MPI_BYTE, 0, rt.world());  // refs are Shareable
+///   ref = lagoon::broadcast(rt, ref, 0);                   // refs are Shareable
 ///   auto v = store.get(ref);                              // ObjectView<double>
 ///   double s = std::accumulate(v.begin(), v.end(), 0.0);
 class ObjectStore {
