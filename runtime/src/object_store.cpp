@@ -26,6 +26,7 @@
 #include "lagoon/memory.hpp"
 #include "lagoon/mpi.hpp"
 #include "lagoon/report.hpp"
+#include "lagoon/detail/agree.hpp"
 #include "served.hpp"
 
 namespace lagoon::detail {
@@ -44,7 +45,7 @@ struct ObjectEntry {
   std::uint64_t bytes = 0;
   std::uint64_t tag = 0;
   std::uint64_t last_use = 0;
-  std::int32_t owner_rank = -1;  ///< the world rank that put it (owned entries)
+  std::int32_t owner_rank = -1;  ///< the world rank that put it (owned entries); kAnyRankOfTheNode: sealed
   std::uint32_t pins = 0;
   bool fetching = false;
   bool freed = false;
@@ -84,6 +85,9 @@ struct ObjectArgs {
 };
 
 constexpr const char* kTableName = "lagoon.store";
+
+/// owner_rank of a sealed object: made by the node's ranks together, any of them frees it.
+constexpr std::int32_t kAnyRankOfTheNode = -2;
 
 std::string object_text(int node, std::uint64_t serial) {
   return "object " + std::to_string(serial) + " of node " + std::to_string(node);
@@ -378,6 +382,57 @@ RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const
   return ref;
 }
 
+std::byte* StoreCore::create(std::size_t bytes) {
+  auto& s = state("create");
+  std::uint64_t handle = 0;
+  agree(s.ctx->node, [&] {
+    if (s.ctx->node.rank() != 0) return;
+    const Lock lock(s.table->mutex);
+    handle = s.arena.handle(s.allocate(bytes, "create"));
+  });
+  mpi::bcast_value(handle, 0, s.ctx->node);
+  return s.arena.address(handle);
+}
+
+RefData StoreCore::seal(std::byte* at, std::size_t bytes, std::uint64_t tag, std::string_view type) {
+  auto& s = state("seal");
+  s.arena.segment().fence();  // every rank's writes, before the object exists
+  RefData ref{s.id, s.node, 0, bytes, tag};
+  agree(s.ctx->node, [&] {
+    if (s.ctx->node.rank() != 0) return;
+    ObjectEntry e;
+    e.handle = s.arena.handle(at);
+    e.bytes = bytes;
+    e.tag = tag;
+    e.owner_rank = kAnyRankOfTheNode;
+    type.copy(e.type, std::min(type.size(), sizeof e.type - 1));
+    const Lock lock(s.table->mutex);
+    ref.serial = ++s.table->next_serial;
+    e.last_use = ++s.table->clock;
+    try {
+      s.table->objects.emplace(ObjectKey{s.node, ref.serial}, e);
+    } catch (const bip::bad_alloc&) {
+      throw OutOfMemory(s.what + ".seal: node " + std::to_string(s.node) + "'s arena has no room left for its table");
+    }
+  });
+  mpi::bcast_value(ref.serial, 0, s.ctx->node);
+  return ref;
+}
+
+void StoreCore::discard(std::byte* at) noexcept {
+  if (!state_ || !state_->alive || state_->ctx->finalized()) return;
+  auto& s = *state_;
+  try {
+    s.arena.segment().fence();  // no rank of the node writes any more
+    if (s.ctx->node.rank() == 0) {
+      const Lock lock(s.table->mutex);
+      s.arena.deallocate(at);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lagoon: %s: an unsealed writer's room was not freed: %s\n", s.what.c_str(), e.what());
+  }
+}
+
 Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type) const {
   auto& s = state("get");
   if (ref.store == 0) throw InvalidArgument(s.what + ".get: an empty ObjectRef");
@@ -487,7 +542,7 @@ void StoreCore::free(const RefData& ref) {
     const auto it = s.table->objects.find(ObjectKey{ref.node, ref.serial});
     if (it == s.table->objects.end() || it->second.freed)
       throw ObjectFreed(s.what + ".free: " + object_text(ref.node, ref.serial) + " was already freed");
-    if (it->second.owner_rank != s.ctx->world.rank())
+    if (it->second.owner_rank != kAnyRankOfTheNode && it->second.owner_rank != s.ctx->world.rank())
       throw InvalidArgument(s.what + ".free: " + object_text(ref.node, ref.serial) + " was put by world rank " +
                             std::to_string(it->second.owner_rank) + "; only that rank can free it");
     it->second.freed = true;

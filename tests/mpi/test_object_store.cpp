@@ -39,6 +39,66 @@ int count_over_node(bool flag) {
   return total;
 }
 
+/// The world rank of node `n`'s first rank.
+int first_rank_of(const lagoon::Runtime& rt, int n) {
+  for (int r = 0; r < rt.size(); ++r)
+    if (rt.node_of(r) == n) return r;
+  return -1;
+}
+
+TEST_F(ObjectStoreTest, CreateFillSealIsReadOnEveryNodeAndInPlaceOnItsOwn) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 64 << 20);
+  const std::size_t n = 1'000'003;
+  // Every node makes one object, its ranks filling their shares in place.
+  auto w = store.create<std::int64_t>(n);
+  ASSERT_EQ(w.span().size(), n);
+  EXPECT_TRUE(store.in_arena(w.span().data()));
+  for (auto i : lagoon::node_share(rt, n)) w.span()[i] = static_cast<std::int64_t>(i) * 10 + rt.node();
+  const auto mine = w.seal();
+  EXPECT_TRUE(w.span().empty()) << "a sealed writer holds nothing";
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)w.seal(); }, "sealed already"));
+  EXPECT_EQ(mine.owner_node(), rt.node());
+  EXPECT_EQ(mine.bytes(), n * sizeof(std::int64_t));
+  for (int node = 0; node < rt.node_count(); ++node) {
+    const auto ref = lagoon::broadcast(rt, mine, first_rank_of(rt, node));
+    auto v = store.get(ref);
+    ASSERT_EQ(v.size(), n);
+    for (std::size_t i = 0; i < n; i += 997) ASSERT_EQ(v[i], static_cast<std::int64_t>(i) * 10 + node) << i;
+    EXPECT_EQ(v[n - 1], static_cast<std::int64_t>(n - 1) * 10 + node);
+    if (node == rt.node()) {
+      EXPECT_TRUE(v.owned_here());
+      EXPECT_FALSE(v.fetched());
+      EXPECT_TRUE(store.in_arena(v.data())) << "the node's own object is read where its ranks wrote it";
+    }
+  }
+  rt.barrier();
+  if (rt.node_rank() == rt.node_size() - 1) store.free(mine);  // any rank of the node frees a sealed object
+  rt.barrier();
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(mine); }, "freed"));
+}
+
+TEST_F(ObjectStoreTest, AWriterDestroyedUnsealedFreesItsRoom) {
+  auto& rt = runtime();
+  const std::size_t arena = 32 << 20;
+  lagoon::ObjectStore store(rt, arena);
+  const std::size_t used = store.local_stats().used;
+  rt.barrier();  // every rank read it before the node's leader makes room
+  for (int k = 0; k < 5; ++k) {  // 60% of the arena, five times: only if each room is freed
+    auto w = store.create<double>(arena * 6 / 10 / sizeof(double));
+    for (auto i : lagoon::node_share(rt, w.span().size())) w.span()[i] = 1.0;
+  }
+  rt.barrier();
+  EXPECT_EQ(store.local_stats().used, used);
+  EXPECT_EQ(store.local_stats().objects, 0u);
+  // More than the arena holds: OutOfMemory on every rank of the node, and the store goes on.
+  EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.create<double>(arena / sizeof(double)); }, "arena"));
+  auto w = store.create<double>(16);
+  std::fill(w.span().begin(), w.span().end(), 2.0);
+  const auto ref = w.seal();
+  EXPECT_EQ(store.get(ref)[15], 2.0);
+}
+
 TEST_F(ObjectStoreTest, TheReportHasALinePerNodeWithItsMemoryAndArena) {
   auto& rt = runtime();
   lagoon::ObjectStore store(rt, 64 << 20);

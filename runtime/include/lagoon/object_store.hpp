@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "lagoon/detail/archive.hpp"
@@ -110,6 +111,46 @@ class ObjectView {
   detail::Pin pin_;
 };
 
+/// Room for an object that the ranks of one node fill in place, then seal (plasma's
+/// create/seal): no copy on the way in. Made by ObjectStore::create; move-only.
+template <class E>
+class ObjectWriter {
+ public:
+  ObjectWriter(ObjectWriter&& other) noexcept
+      : core_(std::exchange(other.core_, nullptr)), at_(other.at_), count_(other.count_) {}
+  ObjectWriter& operator=(ObjectWriter&&) = delete;
+  ObjectWriter(const ObjectWriter&) = delete;
+  ObjectWriter& operator=(const ObjectWriter&) = delete;
+  /// Unsealed, frees its room. @note collective over the node
+  ~ObjectWriter() {
+    if (core_) core_->discard(at_);
+  }
+
+  /// The room in the node's arena (its bytes undefined until written): every rank of the node sees the same
+  /// elements. Empty once sealed.
+  [[nodiscard]] std::span<E> span() const noexcept {
+    return core_ ? std::span<E>(reinterpret_cast<E*>(at_), count_) : std::span<E>();
+  }
+  /// Makes the room an immutable object (after a node fence: every rank's writes are
+  /// in it) and returns its ref, the same on every rank of the node. Sealing moves no
+  /// byte, whatever the size. The writer holds nothing afterwards.
+  /// @note collective over the node
+  [[nodiscard]] ObjectRef<std::vector<E>> seal() {
+    if (!core_) throw InvalidArgument("lagoon::ObjectWriter.seal: sealed already (or moved from)");
+    detail::StoreCore* core = std::exchange(core_, nullptr);
+    using V = std::vector<E>;
+    return detail::RefAccess::make<V>(core->seal(reinterpret_cast<std::byte*>(at_), count_ * sizeof(E),
+                                                 detail::type_tag(detail::type_name<V>()), detail::type_name<V>()));
+  }
+
+ private:
+  friend class ObjectStore;
+  ObjectWriter(detail::StoreCore& core, std::byte* at, std::size_t count) : core_(&core), at_(at), count_(count) {}
+  detail::StoreCore* core_;
+  std::byte* at_;
+  std::size_t count_;
+};
+
 /// Ray-like object store: any rank puts, any rank on any node gets by reference.
 ///
 /// Each node keeps one arena (a shared segment with a Boost.Interprocess heap).
@@ -163,6 +204,21 @@ class ObjectStore {
   [[nodiscard]] ObjectRef<std::vector<std::remove_const_t<E>>> put(std::span<E, N> elements) {
     using V = std::vector<std::remove_const_t<E>>;
     return put_raw<V>(std::as_bytes(elements));
+  }
+
+  /// Room for `n` elements in this node's arena (not zero-filled: write every element), that the node's ranks fill
+  /// in place (`w.span()`), then `w.seal()`: an object of type std::vector<E> with no copy
+  /// on the way in. Until sealed it has no ref, so no get can see it half-written.
+  /// OutOfMemory (on every rank of the node) when the arena cannot make room.
+  /// @note collective over the node that will own it (its ranks only)
+  ///
+  /// **Example**: `auto w = store.create<double>(n); fill(w.span()); auto ref = w.seal();`
+  template <class E>
+    requires Shareable<E> && (!std::is_same_v<E, bool>)
+  [[nodiscard]] ObjectWriter<E> create(std::size_t n) {
+    if (n > SIZE_MAX / sizeof(E))
+      throw InvalidArgument("lagoon::ObjectStore.create: " + std::to_string(n) + " elements overflow a size");
+    return ObjectWriter<E>(core_, core_.create(n * sizeof(E)), n);
   }
 
   /// ObjectView<E> for a vector of Shareable E, ObjectView<T> (one element) for a

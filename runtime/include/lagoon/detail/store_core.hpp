@@ -74,6 +74,15 @@ class StoreCore {
 
   /// Copies `bytes` into this node's arena as a new object of `type`.
   [[nodiscard]] RefData put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes);
+  /// Room for `bytes` in this node's arena (its leader allocates it), the same on every
+  /// rank of the node; throws OutOfMemory on every rank of the node. @note collective over the node
+  [[nodiscard]] std::byte* create(std::size_t bytes);
+  /// Makes the room `at` (from create) an object of `type`: after a node fence, the
+  /// leader enters it in the table; every rank of the node gets its ref.
+  /// @note collective over the node
+  [[nodiscard]] RefData seal(std::byte* at, std::size_t bytes, std::uint64_t tag, std::string_view type);
+  /// Frees a room that was never sealed. @note collective over the node
+  void discard(std::byte* at) noexcept;
   /// The object's bytes in this node's arena, fetched from its node first if needed.
   [[nodiscard]] Pin pin(const RefData& ref, std::uint64_t tag, std::string_view type) const;
   void free(const RefData& ref);
