@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -27,6 +28,7 @@
 #include "lagoon/mpi.hpp"
 #include "lagoon/report.hpp"
 #include "lagoon/detail/agree.hpp"
+#include "lagoon/detail/replica.hpp"
 #include "served.hpp"
 
 namespace lagoon::detail {
@@ -49,6 +51,7 @@ struct ObjectEntry {
   std::uint32_t pins = 0;
   bool fetching = false;
   bool freed = false;
+  bool adopted = false;  ///< its bytes are an adopted array's node copy, not in the arena
   char type[88] = {};  ///< the type's name, for messages (truncated)
 };
 
@@ -101,11 +104,23 @@ class StoreState final : public ArenaServed {
  public:
   void serve(const Request& request, Transport& transport) override;
 
+  /// Where an entry's bytes are in this process: in the arena, or an adopted array's
+  /// node copy.
+  std::byte* bytes_of(const ObjectKey& key, const ObjectEntry& e) const {
+    if (!e.adopted) return arena.address(e.handle);
+    const auto it = adopted.find(key.serial);
+    if (it == adopted.end()) throw TransportError(what + ": an adopted object this process does not hold");
+    return it->second.data();
+  }
+
+  /// Adopted arrays' node copies, by object number (each process holds its node's).
+  std::map<std::uint64_t, Replica> adopted;
+
   /// Frees an entry's bytes and erases it, if it is freed (or a dropped copy) and
   /// unpinned. Needs the table's mutex.
   void release_if_unused(ObjectMap::iterator it) {
     if (it->second.pins != 0 || !it->second.freed || it->second.fetching) return;
-    arena.deallocate(arena.address(it->second.handle));
+    if (!it->second.adopted) arena.deallocate(arena.address(it->second.handle));
     table->objects.erase(it);
   }
 
@@ -137,7 +152,8 @@ class StoreState final : public ArenaServed {
     if (std::byte* p = arena.allocate(bytes)) return p;
     std::vector<ObjectMap::iterator> copies;
     for (auto it = table->objects.begin(); it != table->objects.end(); ++it)
-      if (it->first.node != node && it->second.pins == 0 && !it->second.fetching) copies.push_back(it);
+      if (it->first.node != node && it->second.pins == 0 && !it->second.fetching && !it->second.adopted)
+        copies.push_back(it);
     std::sort(copies.begin(), copies.end(), [](auto a, auto b) { return a->second.last_use < b->second.last_use; });
     for (auto it : copies) {
       arena.deallocate(arena.address(it->second.handle));
@@ -210,7 +226,7 @@ void StoreState::serve(const Request& request, Transport& t) {
           throw ObjectFreed(what + ".get: " + object_text(node, args.serial) + " was freed");
         check_entry(it->second, key, args.tag, "the type the ref was made for", args.bytes);
         ++it->second.pins;  // the bytes stay while they go out
-        data = arena.address(it->second.handle);
+        data = bytes_of(it->first, it->second);
       }
       struct Unpin {
         StoreState& s;
@@ -333,6 +349,7 @@ StoreCore::~StoreCore() {
   if (!state_) return;
   StoreRegistry::of(*state_->ctx).remove(state_.get());
   state_->close_arena();
+  state_->adopted.clear();  // their windows, in the same order on every rank
   state_->alive = false;
 }
 
@@ -341,6 +358,7 @@ StoreCore& StoreCore::operator=(StoreCore&& other) noexcept {
     if (state_) {
       StoreRegistry::of(*state_->ctx).remove(state_.get());
       state_->close_arena();
+      state_->adopted.clear();
       state_->alive = false;
     }
     state_ = std::move(other.state_);
@@ -419,6 +437,40 @@ RefData StoreCore::seal(std::byte* at, std::size_t bytes, std::uint64_t tag, std
   return ref;
 }
 
+RefData StoreCore::adopt(Replica replica, std::size_t bytes, std::uint64_t tag, std::string_view type) {
+  auto& s = state("adopt");
+  const int owner = s.ctx->node_of_rank[0];
+  RefData ref{s.id, owner, 0, 0, tag};
+  agree(s.ctx->world, [&] {
+    replica.check();
+    if (s.ctx->world.rank() != 0) return;
+    const Lock lock(s.table->mutex);
+    ref.serial = ++s.table->next_serial;
+  });
+  mpi::bcast_value(ref.serial, 0, s.ctx->world);
+  ref.bytes = bytes;
+  // Every node's copy becomes the object's copy there: owned on the owner node, a ready
+  // copy (never fetched, never evicted) on the others.
+  agree(s.ctx->world, [&] {
+    if (s.ctx->node.rank() != 0) return;
+    ObjectEntry e;
+    e.bytes = bytes;
+    e.tag = tag;
+    e.adopted = true;
+    e.owner_rank = kAnyRankOfTheNode;
+    type.copy(e.type, std::min(type.size(), sizeof e.type - 1));
+    const Lock lock(s.table->mutex);
+    e.last_use = ++s.table->clock;
+    try {
+      s.table->objects.emplace(ObjectKey{owner, ref.serial}, e);
+    } catch (const bip::bad_alloc&) {
+      throw OutOfMemory(s.what + ".adopt: node " + std::to_string(s.node) + "'s arena has no room left for its table");
+    }
+  });
+  s.adopted.emplace(ref.serial, std::move(replica));
+  return ref;
+}
+
 void StoreCore::discard(std::byte* at) noexcept {
   if (!state_ || !state_->alive || state_->ctx->finalized()) return;
   auto& s = *state_;
@@ -456,7 +508,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
     s.check_entry(it->second, key, tag, type, ref.bytes);
     ++it->second.pins;
     it->second.last_use = ++s.table->clock;
-    pin.data_ = s.arena.address(it->second.handle);
+    pin.data_ = s.bytes_of(key, it->second);
     pin.bytes_ = ref.bytes;
     pin.state_ = state_;
     return pin;
@@ -494,7 +546,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
         ++it->second.pins;
         it->second.last_use = ++s.table->clock;
         ++s.table->cache_hits;
-        pin.data_ = s.arena.address(it->second.handle);
+        pin.data_ = s.bytes_of(key, it->second);
         pin.bytes_ = ref.bytes;
         pin.state_ = state_;
         return pin;

@@ -78,6 +78,45 @@ TEST_F(ObjectStoreTest, CreateFillSealIsReadOnEveryNodeAndInPlaceOnItsOwn) {
   EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(mine); }, "freed"));
 }
 
+/// The sum over this rank's node of every rank's PSS. @note collective
+double node_pss(const lagoon::Runtime& rt) {
+  double mine = static_cast<double>(lagoon::memory_usage().pss), sum = 0;
+  MPI_Allreduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, rt.node_comm());
+  return sum;
+}
+
+TEST_F(ObjectStoreTest, AnAdoptedArrayIsAnObjectWithNoCopyAndNoFetch) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 16 << 20);  // smaller than the array: it does not go in the arena
+  const std::size_t n = std::size_t{8} << 20;  // 64 MiB
+  const double before = node_pss(rt);
+  lagoon::SharedArray<double> a(rt, {n});
+  for (auto i : lagoon::node_share(rt, n)) a[i] = static_cast<double>(i % 1000);
+  a.fence();
+  const double* where = a.data();
+  const auto ref = store.adopt(std::move(a));
+  EXPECT_EQ(a.size(), 0u) << "adopt leaves the array moved from";
+  EXPECT_EQ(ref.owner_node(), rt.node_of(0));
+  EXPECT_EQ(ref.bytes(), n * sizeof(double));
+  EXPECT_EQ(lagoon::broadcast(rt, ref, 0), ref) << "the same ref on every rank";
+  auto v = store.get(ref);
+  ASSERT_EQ(v.size(), n);
+  EXPECT_EQ(v.data(), where) << "the object is the array's own node copy";
+  double sum = 0;
+  for (double x : v) sum += x;
+  double expected = 0;
+  for (std::size_t i = 0; i < n; ++i) expected += static_cast<double>(i % 1000);
+  EXPECT_EQ(sum, expected);
+  rt.barrier();
+  const double after = node_pss(rt);
+  EXPECT_LT(after - before, 1.3 * static_cast<double>(n * sizeof(double))) << "one copy per node, not two";
+  for (const auto& st : store.stats()) EXPECT_EQ(st.fetches, 0u) << "node " << st.node << " fetched it";
+  rt.barrier();
+  if (rt.node() == ref.owner_node() && rt.node_rank() == 0) store.free(ref);
+  rt.barrier();
+  EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(ref); }, "freed"));
+}
+
 TEST_F(ObjectStoreTest, AWriterDestroyedUnsealedFreesItsRoom) {
   auto& rt = runtime();
   const std::size_t arena = 32 << 20;

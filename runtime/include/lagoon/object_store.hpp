@@ -17,6 +17,7 @@
 #include "lagoon/error.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/shareable.hpp"
+#include "lagoon/shared_array.hpp"
 
 namespace lagoon {
 
@@ -219,6 +220,21 @@ class ObjectStore {
     if (n > SIZE_MAX / sizeof(E))
       throw InvalidArgument("lagoon::ObjectStore.create: " + std::to_string(n) + " elements overflow a size");
     return ObjectWriter<E>(core_, core_.create(n * sizeof(E)), n);
+  }
+
+  /// Turns a SharedArray into an object without a copy: every node's copy of the array
+  /// becomes that object's copy on that node (so no node ever fetches it), owned by
+  /// world rank 0's node; any rank of that node may free it. The same ref comes back on
+  /// every rank, and `array` is moved from. The node copies should agree (fence, or
+  /// publish, first): each node reads its own. Their memory returns when the store
+  /// ends (a window is freed collectively), not at free. @note collective over the world
+  ///
+  /// **Example**: `auto ref = store.adopt(std::move(a));   // a SharedArray<double>`
+  template <class E>
+  [[nodiscard]] ObjectRef<std::vector<E>> adopt(SharedArray<E>&& array) {
+    using V = std::vector<E>;
+    const std::size_t bytes = array.bytes();
+    return ObjectRef<V>(core_.adopt(detail::take_replica(std::move(array)), bytes, tag<V>(), detail::type_name<V>()));
   }
 
   /// ObjectView<E> for a vector of Shareable E, ObjectView<T> (one element) for a

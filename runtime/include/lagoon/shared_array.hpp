@@ -30,6 +30,9 @@ namespace detail {
 /// The replica under an array (for the algorithms and I/O).
 template <class T>
 [[nodiscard]] const Replica& replica_of(const SharedArray<T>& array) noexcept;
+/// Takes the replica out of an array, which is left moved from (for ObjectStore::adopt).
+template <class T>
+[[nodiscard]] Replica take_replica(SharedArray<T>&& array) noexcept;
 }  // namespace detail
 
 /// An N-d, row-major array of T, zero-filled, one copy per node.
@@ -142,6 +145,8 @@ class SharedArray {
  private:
   template <class U>
   friend const detail::Replica& detail::replica_of(const SharedArray<U>& array) noexcept;
+  template <class U>
+  friend detail::Replica detail::take_replica(SharedArray<U>&& array) noexcept;
 
   template <class... I>
   std::size_t flat(I... index) const noexcept {
@@ -166,6 +171,12 @@ class SharedArray {
 template <class T>
 const detail::Replica& detail::replica_of(const SharedArray<T>& array) noexcept {
   return array.replica_;
+}
+
+template <class T>
+detail::Replica detail::take_replica(SharedArray<T>&& array) noexcept {
+  SharedArray<T> taken(std::move(array));  // `array` is now moved from, as a move leaves it
+  return std::move(taken.replica_);
 }
 
 }  // namespace lagoon

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lagoon/detail/hash.hpp"
+#include "lagoon/detail/replica.hpp"
 #include "lagoon/runtime.hpp"
 #include "lagoon/store_stats.hpp"
 
@@ -81,6 +82,10 @@ class StoreCore {
   /// leader enters it in the table; every rank of the node gets its ref.
   /// @note collective over the node
   [[nodiscard]] RefData seal(std::byte* at, std::size_t bytes, std::uint64_t tag, std::string_view type);
+  /// Makes every node's copy of `replica` the copy of one new object owned by world rank
+  /// 0's node (no byte moves, no node fetches it); the same ref on every rank. The
+  /// copies are kept until the store ends. @note collective over the world
+  [[nodiscard]] RefData adopt(Replica replica, std::size_t bytes, std::uint64_t tag, std::string_view type);
   /// Frees a room that was never sealed. @note collective over the node
   void discard(std::byte* at) noexcept;
   /// The object's bytes in this node's arena, fetched from its node first if needed.
