@@ -13,6 +13,7 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "bench_main.hpp"
@@ -144,6 +145,83 @@ void BM_boost_archive_1M_strings(benchmark::State& state) {
   if (total != kStrings * state.iterations()) state.SkipWithError("lost strings");
 }
 
+// (d) Publishing LAGOON_BENCH_BYTES (1.5 GB) of doubles as something every rank reads:
+//     the array alone (create + fill), create + fill + seal in the store, and a filled
+//     std::vector put by one rank. Counter: the node's PSS at the end, over the data's
+//     bytes (the put's vector still alive: its peak).
+
+std::size_t publish_count() { return lagoon::bench::big_bytes() / sizeof(double); }
+
+lagoon::ObjectStore& big_store() {
+  static lagoon::ObjectStore s(runtime(), lagoon::bench::big_bytes() + (std::size_t{64} << 20));
+  return s;
+}
+
+double node_pss_over_data() {
+  double mine = static_cast<double>(lagoon::memory_usage().pss), node = 0;
+  MPI_Allreduce(&mine, &node, 1, MPI_DOUBLE, MPI_SUM, runtime().node_comm());
+  return node / static_cast<double>(lagoon::bench::big_bytes());
+}
+
+void BM_publish_array(benchmark::State& state) {
+  auto& rt = runtime();
+  double pss = 0;
+  for (auto _ : state) {
+    std::optional<lagoon::SharedArray<double>> a;
+    lagoon::bench::time_step(state, [&] {
+      a.emplace(rt, std::vector<std::size_t>{publish_count()});
+      for (auto i : lagoon::node_share(rt, publish_count())) (*a)[i] = static_cast<double>(i);
+      a->fence();
+    });
+    pss = node_pss_over_data();
+  }
+  state.counters["node_pss/data"] = pss;
+}
+
+void BM_publish_create_seal(benchmark::State& state) {
+  auto& rt = runtime();
+  auto& store = big_store();
+  double pss = 0;
+  for (auto _ : state) {
+    lagoon::ObjectRef<std::vector<double>> ref;
+    lagoon::bench::time_step(state, [&] {
+      auto w = store.create<double>(publish_count());
+      for (auto i : lagoon::node_share(rt, publish_count())) w.span()[i] = static_cast<double>(i);
+      ref = w.seal();
+    });
+    pss = node_pss_over_data();
+    rt.barrier();
+    if (rt.node_rank() == 0) store.free(ref);
+    rt.barrier();
+  }
+  state.counters["node_pss/data"] = pss;
+}
+
+void BM_publish_put(benchmark::State& state) {
+  auto& rt = runtime();
+  auto& store = big_store();
+  double pss = 0;
+  for (auto _ : state) {
+    lagoon::ObjectRef<std::vector<double>> ref;
+    std::vector<double> v;
+    lagoon::bench::time_step(state, [&] {
+      if (rt.rank() == 0) {
+        v.resize(publish_count());
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+        ref = store.put(v);
+      }
+    });
+    pss = node_pss_over_data();
+    if (rt.rank() == 0) store.free(ref);
+    rt.barrier();
+  }
+  state.counters["node_pss/data"] = pss;
+}
+
+BENCHMARK(BM_publish_array)->Apply(runs);
+BENCHMARK(BM_publish_create_seal)->Apply(runs);
+BENCHMARK(BM_publish_put)->Apply(runs);
+
 BENCHMARK(BM_local_get_8B)->Apply(runs);
 BENCHMARK(BM_local_get_64MiB)->Apply(runs);
 void transfer_runs(benchmark::internal::Benchmark* b) { lagoon::bench::slowest_rank_runs(b, 3); }
@@ -162,6 +240,10 @@ BENCHMARK(BM_boost_archive_1M_strings)->Apply(warm_runs);
                          "(b) bandwidth of a remote 64 MiB get / MPI_Send+MPI_Recv", "target >= 0.9");
   lagoon::bench::compare("BM_store_put_get_1M_strings", "BM_boost_archive_1M_strings",
                          "(c) put+get of 1M strings: lagoon / Boost.Serialization alone", "target <= 1.10");
+  lagoon::bench::compare("BM_publish_create_seal", "BM_publish_array",
+                         "(d) publishing 1.5 GB: create + fill + seal / the array's create + fill", "target <= 1.05");
+  lagoon::bench::compare("BM_publish_put", "BM_publish_array",
+                         "(d) publishing 1.5 GB: fill + put of a vector / the array's create + fill", "put copies");
   return true;
 }();
 
