@@ -25,7 +25,8 @@ ARTICLE_RAY_MS = 70.65  # Ray's object store, beside lagoon's ObjectStore
 EXPECTED = {
     "C++": ["fork copy-on-write", "POSIX shm_open + mmap", "mmap of a file in /tmp", "mmap of a file in /dev/shm",
             "MPI messages of Boost.Serialization archives", "lagoon SharedArray (MPI-3 window)",
-            "lagoon ObjectStore put/get"],
+            "lagoon ObjectStore put/get", "lagoon ObjectStore create/seal",
+            "lagoon ObjectStore adopt of a SharedArray"],
     "Python": list(ARTICLE_MS) + ["mpi4py Win.Allocate_shared"],
 }
 LAGOON = "lagoon SharedArray (MPI-3 window)"

@@ -299,12 +299,13 @@ std::string receive_bytes(MPI_Comm comm) {
   return s;
 }
 
-enum class Mpi { archives, shared_array, object_store };
+enum class Mpi { archives, shared_array, object_store, object_seal, object_adopt };
 
 Row run_mpi(Mpi kind, const lagoon::Runtime& rt, const std::vector<double>& data, std::size_t n, int repeat,
             const std::string& suffix) {
   static const char* names[] = {"MPI messages of Boost.Serialization archives", "lagoon SharedArray (MPI-3 window)",
-                                "lagoon ObjectStore put/get"};
+                                "lagoon ObjectStore put/get", "lagoon ObjectStore create/seal",
+                                "lagoon ObjectStore adopt of a SharedArray"};
   Row row{names[static_cast<int>(kind)] + (kind != Mpi::archives ? suffix : std::string()), {}, {}, {}, {}, 0, 0};
   const auto mine = lagoon::share(rt, n);  // this rank's slice of the ObjectStore's array
   const std::size_t begin = mine.empty() ? 0 : *mine.begin(), end = begin + mine.size();
@@ -354,13 +355,27 @@ Row run_mpi(Mpi kind, const lagoon::Runtime& rt, const std::vector<double>& data
       row.sum.push_back(timed(rt, [&] { total = lagoon::reduce(rt, *a, 0.0, std::plus<>{}); }));
       row.warm.push_back(timed(rt, [&] { total = lagoon::reduce(rt, *a, 0.0, std::plus<>{}); }));
       peak = node_memory(rt);
-    } else {  // Ray's way: put once, get by reference (zero-copy on the node)
+    } else {  // Ray's way: put once (or fill in place and seal, or adopt an array), get by reference
       std::optional<lagoon::ObjectStore> store;
-      row.setup.push_back(timed(rt, [&] { store.emplace(rt, n * sizeof(double) + (16u << 20)); }));
+      const std::size_t arena = kind == Mpi::object_adopt ? 16u << 20 : n * sizeof(double) + (16u << 20);
+      row.setup.push_back(timed(rt, [&] { store.emplace(rt, arena); }));
       lagoon::ObjectRef<std::vector<double>> ref;
       row.share.push_back(timed(rt, [&] {
-        if (rt.rank() == 0) ref = store->put(std::span<const double>(data));
-        MPI_Bcast(&ref, sizeof ref, MPI_BYTE, 0, rt.world());
+        if (kind == Mpi::object_store) {
+          if (rt.rank() == 0) ref = store->put(std::span<const double>(data));
+        } else if (kind == Mpi::object_seal) {  // rank 0's node makes it in its arena: no copy after the fill
+          if (rt.node() == rt.node_of(0)) {
+            auto w = store->create<double>(n);
+            if (rt.rank() == 0) std::memcpy(w.span().data(), data.data(), n * sizeof(double));
+            ref = w.seal();
+          }
+        } else {  // an array that every node holds becomes the object: no copy at all
+          lagoon::SharedArray<double> a(rt, {n});
+          if (rt.rank() == 0) std::memcpy(a.data(), data.data(), n * sizeof(double));
+          a.publish(0);
+          ref = store->adopt(std::move(a));
+        }
+        ref = lagoon::broadcast(rt, ref, 0);
       }));
       std::optional<lagoon::ObjectView<double>> view;
       row.sum.push_back(timed(rt, [&] {
@@ -419,7 +434,7 @@ int main(int argc, char** argv) {
   lagoon::Runtime rt(argc, argv);
   std::vector<double> data;
   if (rt.rank() == 0) data = make_data(n, expected);
-  for (Mpi kind : {Mpi::archives, Mpi::shared_array, Mpi::object_store}) {
+  for (Mpi kind : {Mpi::archives, Mpi::shared_array, Mpi::object_store, Mpi::object_seal, Mpi::object_adopt}) {
     if (o.lagoon_only && kind == Mpi::archives) continue;
     const Row row = run_mpi(kind, rt, data, n, o.repeat, o.suffix);
     if (rt.rank() == 0) print(row, "mpi", rt.size(), n * sizeof(double), expected);
