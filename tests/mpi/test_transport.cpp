@@ -5,6 +5,9 @@
 // serving node goes on), and a node that stops answering: after the patience
 // (LAGOON_TIMEOUT) the asking rank throws an error naming that node, its host and its
 // ranks, and a node that comes back later goes on serving.
+#include <thread>
+#include <iterator>
+#include <fstream>
 #include <signal.h>
 #include <unistd.h>
 
@@ -121,6 +124,15 @@ TEST_F(TransportTest, ANodeThatStopsAnsweringIsNamedAfterThePatience) {
     const auto before = lagoon::mpi::patience();
     lagoon::mpi::set_patience(1s);
     ASSERT_EQ(::kill(pids[static_cast<std::size_t>(victim)], SIGSTOP), 0);
+    // kill() returns before the signal lands: wait until the process is stopped ('T'),
+    // or its service could still answer the first call.
+    for (int k = 0; k < 1000; ++k) {
+      std::ifstream stat("/proc/" + std::to_string(pids[static_cast<std::size_t>(victim)]) + "/stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), {});
+      const auto close = text.rfind(')');
+      if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'T') break;
+      std::this_thread::sleep_for(1ms);
+    }
     std::string ranks;
     for (int r = 0; r < rt.size(); ++r)
       if (ctx.node_of_rank[static_cast<std::size_t>(r)] == 1) {
