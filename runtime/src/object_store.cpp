@@ -113,6 +113,26 @@ class StoreState final : public ArenaServed {
     return it->second.data();
   }
 
+  /// A row for an object the node's ranks made together (sealed or adopted): any rank of
+  /// the owning node may free it.
+  static ObjectEntry node_made_entry(std::size_t bytes, std::uint64_t tag, std::string_view type) {
+    ObjectEntry e;
+    e.bytes = bytes;
+    e.tag = tag;
+    e.owner_rank = kAnyRankOfTheNode;
+    type.copy(e.type, std::min(type.size(), sizeof e.type - 1));
+    return e;
+  }
+  /// Enters a row in the table. Needs the table's mutex.
+  void enter_locked(const ObjectKey& key, ObjectEntry& e, const char* call) {
+    e.last_use = ++table->clock;
+    try {
+      table->objects.emplace(key, e);
+    } catch (const bip::bad_alloc&) {
+      throw OutOfMemory(what + "." + call + ": node " + std::to_string(node) + "'s arena has no room left for its table");
+    }
+  }
+
   /// Adopted arrays' node copies, by object number (each process holds its node's).
   std::map<std::uint64_t, Replica> adopted;
 
@@ -418,20 +438,11 @@ RefData StoreCore::seal(std::byte* at, std::size_t bytes, std::uint64_t tag, std
   RefData ref{s.id, s.node, 0, bytes, tag};
   agree(s.ctx->node, [&] {
     if (s.ctx->node.rank() != 0) return;
-    ObjectEntry e;
+    ObjectEntry e = s.node_made_entry(bytes, tag, type);
     e.handle = s.arena.handle(at);
-    e.bytes = bytes;
-    e.tag = tag;
-    e.owner_rank = kAnyRankOfTheNode;
-    type.copy(e.type, std::min(type.size(), sizeof e.type - 1));
     const Lock lock(s.table->mutex);
     ref.serial = ++s.table->next_serial;
-    e.last_use = ++s.table->clock;
-    try {
-      s.table->objects.emplace(ObjectKey{s.node, ref.serial}, e);
-    } catch (const bip::bad_alloc&) {
-      throw OutOfMemory(s.what + ".seal: node " + std::to_string(s.node) + "'s arena has no room left for its table");
-    }
+    s.enter_locked(ObjectKey{s.node, ref.serial}, e, "seal");
   });
   mpi::bcast_value(ref.serial, 0, s.ctx->node);
   return ref;
@@ -453,19 +464,10 @@ RefData StoreCore::adopt(Replica replica, std::size_t bytes, std::uint64_t tag, 
   // copy (never fetched, never evicted) on the others.
   agree(s.ctx->world, [&] {
     if (s.ctx->node.rank() != 0) return;
-    ObjectEntry e;
-    e.bytes = bytes;
-    e.tag = tag;
+    ObjectEntry e = s.node_made_entry(bytes, tag, type);
     e.adopted = true;
-    e.owner_rank = kAnyRankOfTheNode;
-    type.copy(e.type, std::min(type.size(), sizeof e.type - 1));
     const Lock lock(s.table->mutex);
-    e.last_use = ++s.table->clock;
-    try {
-      s.table->objects.emplace(ObjectKey{owner, ref.serial}, e);
-    } catch (const bip::bad_alloc&) {
-      throw OutOfMemory(s.what + ".adopt: node " + std::to_string(s.node) + "'s arena has no room left for its table");
-    }
+    s.enter_locked(ObjectKey{owner, ref.serial}, e, "adopt");
   });
   s.adopted.emplace(ref.serial, std::move(replica));
   return ref;

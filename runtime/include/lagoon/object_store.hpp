@@ -138,10 +138,11 @@ class ObjectWriter {
   /// @note collective over the node
   [[nodiscard]] ObjectRef<std::vector<E>> seal() {
     if (!core_) throw InvalidArgument("lagoon::ObjectWriter.seal: sealed already (or moved from)");
-    detail::StoreCore* core = std::exchange(core_, nullptr);
     using V = std::vector<E>;
-    return detail::RefAccess::make<V>(core->seal(reinterpret_cast<std::byte*>(at_), count_ * sizeof(E),
-                                                 detail::type_tag(detail::type_name<V>()), detail::type_name<V>()));
+    const detail::RefData ref = core_->seal(reinterpret_cast<std::byte*>(at_), count_ * sizeof(E),
+                                            detail::type_tag(detail::type_name<V>()), detail::type_name<V>());
+    core_ = nullptr;  // sealed: the room is the object's now (a failed seal leaves it the writer's)
+    return detail::RefAccess::make<V>(ref);
   }
 
  private:
