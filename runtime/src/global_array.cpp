@@ -195,7 +195,7 @@ class GlobalState final : public Served {
     hi[0] = words[0] + words[1];
     for (std::size_t d = 1; d < n; ++d) lo[d] = words[1 + 2 * d], hi[d] = words[2 + 2 * d];
     for (std::size_t d = 0; d < n; ++d)
-      if (lo[d] > hi[d] || hi[d] > block_shape[d] || hi[0] < lo[0])
+      if (lo[d] > hi[d] || hi[d] > block_shape[d])
         throw TransportError(what + ": a patch request outside node " + std::to_string(node) + "'s block");
     const PatchRuns runs(block_shape, lo, hi, element_bytes);
     std::byte* block = segment.data();

@@ -130,6 +130,7 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
     const std::uint64_t count = shape_product(
         header.shape, std::numeric_limits<std::uint64_t>::max() / std::max<std::uint64_t>(itemsize, 1), path,
         "the array");
+    // The array's bytes in T's layout must not overflow either (a packed file's are fewer).
     (void)shape_product(header.shape,
                         std::numeric_limits<std::uint64_t>::max() / std::max<std::size_t>(expected.itemsize, 1), path,
                         "the array");
@@ -227,10 +228,9 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
       } else {
         const std::size_t batch = std::max<std::size_t>(1, kRepackBytes / file_dtype.itemsize);
         std::vector<std::byte> buffer(batch * file_dtype.itemsize);
-        std::vector<FieldMove> back(moves);  // from T's layout to the file's
-        for (std::size_t done = 0; done < count;) {
+        for (std::size_t done = 0; done < count;) {  // from T's layout to the file's
           const std::size_t n = std::min(batch, count - done);
-          repack(data + done * dtype.itemsize, dtype.itemsize, buffer.data(), file_dtype.itemsize, n, back);
+          repack(data + done * dtype.itemsize, dtype.itemsize, buffer.data(), file_dtype.itemsize, n, moves);
           file.write(buffer.data(), n * file_dtype.itemsize, at + done * file_dtype.itemsize, what);
           done += n;
         }
