@@ -12,7 +12,17 @@
 // owner's entry freed and sends every other node a drop; an entry's bytes go when it
 // is freed (or dropped) and unpinned. Object numbers are never reused, so an owned
 // entry that is not in the table was freed. When the arena is full, unpinned copies
-// of other nodes' objects are evicted, least recently used first.
+// of other nodes' objects are evicted, least recently used first; if that is not
+// enough, unpinned objects of the node's own are spilled to files (spill.hpp), least
+// recently used first, and a later get (here, or a fetch from another node) restores
+// them. An owned entry is then
+//   - resident: its bytes in the arena;
+//   - spilling: one rank writes its bytes to its file (they stay readable meanwhile; a
+//     get that pins it then keeps it resident);
+//   - spilled: its bytes only in its file;
+//   - restoring: one rank reads its file back into new room (the others wait).
+// The rank that marks an entry spilling or restoring does the file I/O without the
+// mutex and settles the entry under it afterwards; nothing erases an entry meanwhile.
 #include <algorithm>
 #include <boost/interprocess/containers/map.hpp>
 #include <chrono>
@@ -22,6 +32,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "lagoon/detail/store_core.hpp"
 #include "lagoon/error.hpp"
 #include "lagoon/memory.hpp"
@@ -30,6 +42,7 @@
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/replica.hpp"
 #include "served.hpp"
+#include "spill.hpp"
 
 namespace lagoon::detail {
 namespace {
@@ -42,6 +55,9 @@ struct ObjectKey {
   friend auto operator<=>(const ObjectKey&, const ObjectKey&) = default;
 };
 
+/// Where an owned entry's bytes are (see the top of this file).
+enum class Place : std::uint8_t { resident, spilling, spilled, restoring };
+
 struct ObjectEntry {
   std::uint64_t handle = 0;  ///< of the bytes in the arena
   std::uint64_t bytes = 0;
@@ -52,6 +68,7 @@ struct ObjectEntry {
   bool fetching = false;
   bool freed = false;
   bool adopted = false;  ///< its bytes are an adopted array's node copy, not in the arena
+  Place place = Place::resident;
   char type[88] = {};  ///< the type's name, for messages (truncated)
 };
 
@@ -67,6 +84,8 @@ struct StoreTable {
   std::uint64_t fetches = 0;
   std::uint64_t cache_hits = 0;
   std::uint64_t evictions = 0;
+  std::uint64_t spills = 0;
+  std::uint64_t restores = 0;
   ObjectMap objects;
 };
 
@@ -136,23 +155,36 @@ class StoreState final : public ArenaServed {
   /// Adopted arrays' node copies, by object number (each process holds its node's).
   std::map<std::uint64_t, Replica> adopted;
 
-  /// Frees an entry's bytes and erases it, if it is freed (or a dropped copy) and
-  /// unpinned. Needs the table's mutex.
-  void release_if_unused(ObjectMap::iterator it) {
-    if (it->second.pins != 0 || !it->second.freed || it->second.fetching) return;
-    if (!it->second.adopted) arena.deallocate(arena.address(it->second.handle));
+  /// Frees an entry's bytes and erases it, if it is freed (or a dropped copy), unpinned
+  /// and no rank moves it to or from its file. Needs the table's mutex. Returns true
+  /// when the entry was spilled: the caller removes its file, after unlocking.
+  bool release_if_unused(ObjectMap::iterator it) {
+    const ObjectEntry& e = it->second;
+    if (e.pins != 0 || !e.freed || e.fetching || e.place == Place::spilling || e.place == Place::restoring)
+      return false;
+    const bool spilled = e.place == Place::spilled;
+    if (!e.adopted && !spilled) arena.deallocate(arena.address(e.handle));
     table->objects.erase(it);
+    return spilled;
   }
 
   /// Marks this node's own object `serial` freed (its bytes go once no view reads
-  /// them); ObjectFreed when it was freed already.
-  void mark_freed(std::uint64_t serial) {
-    const Lock lock(table->mutex);
-    const auto it = table->objects.find(ObjectKey{node, serial});
-    if (it == table->objects.end() || it->second.freed)
-      throw ObjectFreed(what + ".free: " + object_text(node, serial) + " was already freed");
-    it->second.freed = true;
-    release_if_unused(it);
+  /// them, its spill file at once); ObjectFreed when it was freed already.
+  void mark_freed(std::uint64_t serial, const char* call) {
+    bool spilled = false;
+    {
+      const Lock lock(table->mutex);
+      const auto it = table->objects.find(ObjectKey{node, serial});
+      if (it == table->objects.end() || it->second.freed)
+        throw ObjectFreed(what + "." + call + ": " + object_text(node, serial) + " was already freed");
+      if (it->second.owner_rank != kAnyRankOfTheNode && call == std::string_view("free") &&
+          it->second.owner_rank != ctx->world.rank())
+        throw InvalidArgument(what + ".free: " + object_text(node, serial) + " was put by world rank " +
+                              std::to_string(it->second.owner_rank) + "; only that rank can free it");
+      it->second.freed = true;
+      spilled = release_if_unused(it);
+    }
+    if (spilled) files.remove(serial);
   }
 
   /// After the owner freed `ref`: every other node drops its copy; returns once they
@@ -166,9 +198,10 @@ class StoreState final : public ArenaServed {
     transport->flush();
   }
 
-  /// Room for `bytes`, evicting unpinned copies of other nodes' objects (least
-  /// recently used first) while the heap has none; throws OutOfMemory. Needs the mutex.
-  std::byte* allocate(std::size_t bytes, const char* call) {
+  /// Room for `bytes` from the heap, evicting unpinned copies of other nodes' objects
+  /// (least recently used first) while it has none; null if that is not enough. Needs
+  /// the mutex.
+  std::byte* take_room_locked(std::size_t bytes) {
     if (std::byte* p = arena.allocate(bytes)) return p;
     std::vector<ObjectMap::iterator> copies;
     for (auto it = table->objects.begin(); it != table->objects.end(); ++it)
@@ -181,18 +214,188 @@ class StoreState final : public ArenaServed {
       ++table->evictions;
       if (std::byte* p = arena.allocate(bytes)) return p;
     }
-    std::size_t owned = 0;
-    std::size_t pinned = 0;
-    for (const auto& [key, e] : table->objects) {
-      if (key.node == node && !e.freed) ++owned;
-      if (key.node != node && (e.pins != 0 || e.fetching)) ++pinned;
+    return nullptr;
+  }
+
+  /// An object of the node's own being written to its file.
+  struct Victim {
+    ObjectKey key;
+    std::uint64_t handle;
+    std::uint64_t bytes;
+  };
+
+  /// Marks the coldest unpinned resident objects of the node's own, together at least
+  /// `bytes`, spilling, and returns them. Needs the mutex.
+  std::vector<Victim> choose_victims_locked(std::size_t bytes) {
+    std::vector<ObjectMap::iterator> own;
+    for (auto it = table->objects.begin(); it != table->objects.end(); ++it) {
+      const ObjectEntry& e = it->second;
+      if (it->first.node == node && e.place == Place::resident && e.pins == 0 && !e.freed && !e.adopted &&
+          e.bytes > 0)
+        own.push_back(it);
     }
-    throw OutOfMemory(what + "." + call + ": node " + std::to_string(node) + "'s arena cannot hold " +
-                      std::to_string(bytes) + " bytes: " + std::to_string(arena.free_bytes()) + " bytes free of " +
-                      std::to_string(arena.capacity()) + " (" + std::to_string(owned) + " objects of its own, " +
-                      std::to_string(pinned) +
-                      " copies in use; free objects or make the store larger: "
-                      "LAGOON_STORE_BYTES)");
+    std::sort(own.begin(), own.end(), [](auto a, auto b) { return a->second.last_use < b->second.last_use; });
+    std::vector<Victim> victims;
+    std::size_t freed = 0;
+    for (auto it : own) {
+      if (freed >= bytes) break;
+      it->second.place = Place::spilling;
+      victims.push_back({it->first, it->second.handle, it->second.bytes});
+      freed += it->second.bytes;
+    }
+    return victims;
+  }
+
+  /// Writes the victims to their files (no lock held), then, under the lock, frees
+  /// the room of each that no rank pinned meanwhile; a pinned one stays resident.
+  /// An error (a full disk) leaves every victim resident and is thrown.
+  void spill(const std::vector<Victim>& victims) {
+    std::size_t written = 0;
+    std::exception_ptr error;
+    try {
+      for (; written < victims.size(); ++written) {
+        const Victim& v = victims[written];
+        files.write(v.key.serial, arena.address(v.handle), v.bytes);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::vector<std::uint64_t> unused_files;
+    {
+      const Lock lock(table->mutex);
+      for (std::size_t i = 0; i < victims.size(); ++i) {
+        const auto it = table->objects.find(victims[i].key);
+        ObjectEntry& e = it->second;
+        if (i < written && !error && e.pins == 0) {
+          arena.deallocate(arena.address(e.handle));
+          e.handle = 0;
+          e.place = Place::spilled;
+          ++table->spills;
+        } else {
+          e.place = Place::resident;
+          if (i < written) unused_files.push_back(victims[i].key.serial);
+        }
+        if (release_if_unused(it)) unused_files.push_back(victims[i].key.serial);
+      }
+    }
+    for (const std::uint64_t serial : unused_files) files.remove(serial);
+    if (error) std::rethrow_exception(error);
+  }
+
+  /// Room for `bytes` in the arena: free room, else room of evicted copies, else room
+  /// of the node's own objects spilled to disk (coldest first). Takes the mutex itself
+  /// and holds it across no file I/O. OutOfMemory when nothing more can be evicted or
+  /// spilled and the room is still not there.
+  std::byte* make_room(std::size_t bytes, const char* call) {
+    if (bytes > arena.capacity()) throw out_of_memory(bytes, call, "it is larger than the arena itself");
+    for (auto pause = std::chrono::microseconds(1);; pause = std::min(2 * pause, std::chrono::microseconds(1000))) {
+      std::vector<Victim> victims;
+      {
+        const Lock lock(table->mutex);
+        if (std::byte* p = take_room_locked(bytes)) return p;
+        victims = choose_victims_locked(bytes);
+        if (victims.empty()) {
+          // Nothing left to spill: only a spill in progress (another rank's) can still
+          // make room.
+          const bool spilling = std::any_of(table->objects.begin(), table->objects.end(),
+                                            [](const auto& kv) { return kv.second.place == Place::spilling; });
+          if (!spilling) throw out_of_memory(bytes, call, {});
+        }
+      }
+      if (victims.empty())
+        std::this_thread::sleep_for(pause);
+      else
+        spill(victims);
+    }
+  }
+
+  /// The arena is full: what is in it, and what to do.
+  OutOfMemory out_of_memory(std::size_t bytes, const char* call, const std::string& why) const {
+    std::size_t owned = 0;
+    std::size_t owned_pinned = 0;
+    std::size_t pinned = 0;
+    std::size_t pinned_bytes = 0;
+    {
+      const Lock lock(table->mutex);
+      for (const auto& [key, e] : table->objects) {
+        if (key.node == node && !e.freed) ++owned;
+        if (e.pins != 0 || e.fetching) {
+          (key.node == node ? owned_pinned : pinned) += 1;
+          if (!e.adopted) pinned_bytes += e.bytes;
+        }
+      }
+    }
+    std::string text = what + "." + call + ": node " + std::to_string(node) + "'s arena cannot hold " +
+                       std::to_string(bytes) + " bytes";
+    if (!why.empty()) return OutOfMemory(text + ": " + why + " (" + std::to_string(arena.capacity()) +
+                                         " bytes; make the store larger: LAGOON_STORE_BYTES)");
+    return OutOfMemory(text + " even after evicting every unused copy and spilling every unused object of its own to " +
+                       files.dir() + ": " + std::to_string(arena.free_bytes()) + " bytes free of " +
+                       std::to_string(arena.capacity()) + ", " + std::to_string(owned_pinned + pinned) +
+                       " objects in use by views or transfers (" + std::to_string(pinned_bytes) + " bytes; " +
+                       std::to_string(owned) +
+                       " objects of its own in all); let views go, free objects or make the store larger: "
+                       "LAGOON_STORE_BYTES");
+  }
+
+  /// Pins this node's own object `key` for a reader (a view here, or a fetch's answer),
+  /// restoring it from its file first if it was spilled; returns its bytes.
+  /// InvalidArgument for an object that never existed, ObjectFreed, TypeMismatch.
+  std::byte* pin_own(const ObjectKey& key, std::uint64_t tag, std::string_view type, std::uint64_t bytes,
+                     const char* call) {
+    for (auto pause = std::chrono::microseconds(1);; pause = std::min(2 * pause, std::chrono::microseconds(1000))) {
+      {
+        const Lock lock(table->mutex);
+        const auto it = table->objects.find(key);
+        if (it == table->objects.end()) {
+          if (key.serial == 0 || key.serial > table->next_serial)
+            throw InvalidArgument(what + "." + call + ": no " + object_text(key.node, key.serial) + " (a corrupt ref?)");
+          throw ObjectFreed(what + "." + call + ": " + object_text(key.node, key.serial) + " was freed");
+        }
+        ObjectEntry& e = it->second;
+        check_entry(e, key, tag, type, bytes);
+        if (e.place == Place::resident || e.place == Place::spilling) {
+          ++e.pins;
+          e.last_use = ++table->clock;
+          return bytes_of(key, e);
+        }
+        if (e.place == Place::spilled) {
+          e.place = Place::restoring;
+          break;
+        }
+      }
+      std::this_thread::sleep_for(pause);  // another rank restores it
+    }
+    // This rank restores it: room (which may spill colder objects), then its file.
+    std::byte* room = nullptr;
+    std::exception_ptr error;
+    try {
+      room = make_room(static_cast<std::size_t>(bytes), call);
+      files.read(key.serial, room, static_cast<std::size_t>(bytes));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    bool remove_file = false;
+    {
+      const Lock lock(table->mutex);
+      const auto it = table->objects.find(key);
+      ObjectEntry& e = it->second;
+      if (error) {
+        if (room) arena.deallocate(room);
+        e.place = Place::spilled;
+        remove_file = release_if_unused(it);
+      } else {
+        e.handle = arena.handle(room);
+        e.place = Place::resident;
+        ++e.pins;
+        e.last_use = ++table->clock;
+        ++table->restores;
+        remove_file = true;
+      }
+    }
+    if (remove_file) files.remove(key.serial);
+    if (error) std::rethrow_exception(error);
+    return room;
   }
 
   StoreStats stats_locked() const {
@@ -205,6 +408,10 @@ class StoreState final : public ArenaServed {
       if (key.node == node) {
         ++s.objects;
         s.object_bytes += e.bytes;
+        if (e.place == Place::spilled || e.place == Place::restoring) {
+          ++s.spilled_objects;
+          s.spilled_bytes += e.bytes;
+        }
       } else {
         ++s.cached;
         s.cached_bytes += e.bytes;
@@ -213,6 +420,8 @@ class StoreState final : public ArenaServed {
     s.fetches = table->fetches;
     s.cache_hits = table->cache_hits;
     s.evictions = table->evictions;
+    s.spills = table->spills;
+    s.restores = table->restores;
     return s;
   }
 
@@ -230,6 +439,7 @@ class StoreState final : public ArenaServed {
   }
 
   StoreTable* table = nullptr;
+  SpillFiles files;
   bool alive = true;  ///< false once the store is destroyed: views that outlive it no longer unpin
 };
 
@@ -238,16 +448,8 @@ void StoreState::serve(const Request& request, Transport& t) {
     case StoreOp::fetch: {
       const auto args = request.args_as<ObjectArgs>();
       const ObjectKey key{node, args.serial};
-      const std::byte* data = nullptr;
-      {
-        const Lock lock(table->mutex);
-        const auto it = table->objects.find(key);
-        if (it == table->objects.end())
-          throw ObjectFreed(what + ".get: " + object_text(node, args.serial) + " was freed");
-        check_entry(it->second, key, args.tag, "the type the ref was made for", args.bytes);
-        ++it->second.pins;  // the bytes stay while they go out
-        data = bytes_of(it->first, it->second);
-      }
+      // Pinned (restored first if it was spilled): the bytes stay while they go out.
+      const std::byte* data = pin_own(key, args.tag, "the type the ref was made for", args.bytes, "get");
       struct Unpin {
         StoreState& s;
         ObjectKey key;
@@ -277,7 +479,7 @@ void StoreState::serve(const Request& request, Transport& t) {
     }
     case StoreOp::release: {
       const auto args = request.args_as<ObjectArgs>();
-      mark_freed(args.serial);
+      mark_freed(args.serial, "release");
       t.answer(request, {});
       return;
     }
@@ -361,26 +563,38 @@ StoreCore::StoreCore(const Runtime& rt, std::size_t bytes) : state_(std::make_sh
                      HeapAllocator<std::pair<const ObjectKey, ObjectEntry>>(heap.get_segment_manager()));
                });
   s.table = s.arena.heap().find<StoreTable>(kTableName).first;
+  // The node's spill directory is named by its leader's process; the leader first
+  // removes what killed jobs' stores left on this host.
+  long leader_pid = ::getpid();
+  mpi::bcast_value(leader_pid, 0, s.ctx->node);
+  const std::string host = mpi::processor_name();
+  if (s.ctx->node.rank() == 0) SpillFiles::remove_leftovers(s.ctx->settings.spill_dir, host);
+  s.files = SpillFiles(s.ctx->settings.spill_dir, host, leader_pid, s.id);
   s.open();  // last: other nodes may ask at once
   StoreRegistry::of(*s.ctx).stores.push_back(&s);
 }
 
+namespace {
+
+/// Ends a store: no rank asks it any more, its arena and adopted windows go (in the same
+/// order on every rank), and the node leader removes its spill files.
+void end_store(StoreState& s) noexcept {
+  StoreRegistry::of(*s.ctx).remove(&s);
+  s.close_arena();
+  s.adopted.clear();
+  s.alive = false;
+  if (s.ctx->node.rank() == 0) s.files.remove_all();
+}
+
+}  // namespace
+
 StoreCore::~StoreCore() {
-  if (!state_) return;
-  StoreRegistry::of(*state_->ctx).remove(state_.get());
-  state_->close_arena();
-  state_->adopted.clear();  // their windows, in the same order on every rank
-  state_->alive = false;
+  if (state_) end_store(*state_);
 }
 
 StoreCore& StoreCore::operator=(StoreCore&& other) noexcept {
   if (this != &other) {
-    if (state_) {
-      StoreRegistry::of(*state_->ctx).remove(state_.get());
-      state_->close_arena();
-      state_->adopted.clear();
-      state_->alive = false;
-    }
+    if (state_) end_store(*state_);
     state_ = std::move(other.state_);
   }
   return *this;
@@ -394,11 +608,10 @@ StoreState& StoreCore::state(const char* call) const {
 
 RefData StoreCore::put(std::uint64_t tag, std::string_view type, std::span<const std::byte> bytes) {
   auto& s = state("put");
-  std::byte* at = nullptr;
   RefData ref{s.id, s.node, 0, bytes.size(), tag};
+  std::byte* at = s.make_room(bytes.size(), "put");
   {
     const Lock lock(s.table->mutex);
-    at = s.allocate(bytes.size(), "put");
     ref.serial = ++s.table->next_serial;
   }
   if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
@@ -425,8 +638,7 @@ std::byte* StoreCore::create(std::size_t bytes) {
   std::uint64_t handle = 0;
   agree(s.ctx->node, [&] {
     if (s.ctx->node.rank() != 0) return;
-    const Lock lock(s.table->mutex);
-    handle = s.arena.handle(s.allocate(bytes, "create"));
+    handle = s.arena.handle(s.make_room(bytes, "create"));
   });
   mpi::bcast_value(handle, 0, s.ctx->node);
   return s.arena.address(handle);
@@ -500,17 +712,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
   const ObjectKey key{ref.node, ref.serial};
 
   if (ref.node == s.node) {
-    const Lock lock(s.table->mutex);
-    const auto it = s.table->objects.find(key);
-    if (it == s.table->objects.end()) {
-      if (ref.serial == 0 || ref.serial > s.table->next_serial)
-        throw InvalidArgument(s.what + ".get: no " + object_text(ref.node, ref.serial) + " (a corrupt ref?)");
-      throw ObjectFreed(s.what + ".get: " + object_text(ref.node, ref.serial) + " was freed");
-    }
-    s.check_entry(it->second, key, tag, type, ref.bytes);
-    ++it->second.pins;
-    it->second.last_use = ++s.table->clock;
-    pin.data_ = s.bytes_of(key, it->second);
+    pin.data_ = s.pin_own(key, tag, type, ref.bytes, "get");
     pin.bytes_ = ref.bytes;
     pin.state_ = state_;
     return pin;
@@ -518,13 +720,19 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
 
   // Another node's object: read this node's copy, wait for the rank bringing it over,
   // or bring it over.
-  std::byte* at = nullptr;
+  std::byte* at = nullptr;  // room for the copy, made before the entry (making it may spill)
   for (auto pause = std::chrono::microseconds(1);; pause = std::min(2 * pause, std::chrono::microseconds(1000))) {
+    bool need_room = false;
     {
       const Lock lock(s.table->mutex);
       const auto it = s.table->objects.find(key);
-      if (it == s.table->objects.end()) {
-        at = s.allocate(ref.bytes, "get");
+      if (it != s.table->objects.end() && at != nullptr) {
+        s.arena.deallocate(at);  // another rank began the copy meanwhile
+        at = nullptr;
+      }
+      if (it == s.table->objects.end() && at == nullptr) {
+        need_room = true;
+      } else if (it == s.table->objects.end()) {
         ObjectEntry e;
         e.handle = s.arena.handle(at);
         e.bytes = ref.bytes;
@@ -553,6 +761,10 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
         pin.state_ = state_;
         return pin;
       }
+    }
+    if (need_room) {
+      at = s.make_room(static_cast<std::size_t>(ref.bytes), "get");
+      continue;
     }
     std::this_thread::sleep_for(pause);  // another rank of the node is bringing it over
   }
@@ -591,17 +803,7 @@ void StoreCore::free(const RefData& ref) {
   if (ref.node != s.node)
     throw InvalidArgument(s.what + ".free: " + object_text(ref.node, ref.serial) +
                           " belongs to another node; only the rank that put it can free it");
-  {
-    const Lock lock(s.table->mutex);
-    const auto it = s.table->objects.find(ObjectKey{ref.node, ref.serial});
-    if (it == s.table->objects.end() || it->second.freed)
-      throw ObjectFreed(s.what + ".free: " + object_text(ref.node, ref.serial) + " was already freed");
-    if (it->second.owner_rank != kAnyRankOfTheNode && it->second.owner_rank != s.ctx->world.rank())
-      throw InvalidArgument(s.what + ".free: " + object_text(ref.node, ref.serial) + " was put by world rank " +
-                            std::to_string(it->second.owner_rank) + "; only that rank can free it");
-    it->second.freed = true;
-    s.release_if_unused(it);
-  }
+  s.mark_freed(ref.serial, "free");
   s.drop_copies(ref);
 }
 
@@ -609,7 +811,7 @@ void StoreCore::release(const RefData& ref) {
   auto& s = state("release");
   if (ref.store != s.id) throw InvalidArgument(s.what + ".release: the ref belongs to another store");
   if (ref.node == s.node) {
-    s.mark_freed(ref.serial);
+    s.mark_freed(ref.serial, "release");
   } else {
     const ObjectArgs args{ref.serial};
     (void)s.transport->call(ref.node, Ask::with(s.id, StoreOp::release, args), s.what + ".release");

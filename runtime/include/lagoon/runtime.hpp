@@ -42,6 +42,10 @@ struct Settings {
   /// host and ranks); uncaught, that ends the job (fail-stop). 0: wait forever. A link
   /// that comes back sooner loses nothing. Job-wide. Default 60.
   int timeout_seconds = 60;
+  /// LAGOON_SPILL_DIR: where an ObjectStore writes objects its node owns when its arena
+  /// is full (a node-local disk; each store makes its own directory in it). As world
+  /// rank 0 sees it; unset, $TMPDIR/lagoon-spill (/tmp/lagoon-spill) of each rank.
+  std::string spill_dir;
   /// Where this rank's shared windows live: LAGOON_SHM_DIR if it was usable when
   /// lagoon started MPI, else Open MPI's own choice (/dev/shm on Linux). Per rank.
   std::string shm_dir;

@@ -18,6 +18,10 @@ struct StoreStats {
   std::uint64_t fetches = 0;     ///< objects this node brought over from another node
   std::uint64_t cache_hits = 0;  ///< gets of another node's object answered by the copy here
   std::uint64_t evictions = 0;   ///< cached copies dropped to make room
+  std::size_t spilled_objects = 0;  ///< objects of this node's own now on disk (LAGOON_SPILL_DIR), not in the arena
+  std::size_t spilled_bytes = 0;    ///< their bytes
+  std::uint64_t spills = 0;         ///< objects written to disk to make room (all along)
+  std::uint64_t restores = 0;       ///< spilled objects read back into the arena by a get (all along)
 };
 
 }  // namespace lagoon
