@@ -29,7 +29,8 @@ Arena::Arena(const Runtime& rt, std::size_t bytes, std::string what, const std::
 }
 
 std::byte* Arena::allocate(std::size_t bytes) noexcept {
-  return static_cast<std::byte*>(heap_->allocate_aligned(bytes == 0 ? 1 : bytes, kAlignment, std::nothrow));
+  static_assert(Heap::memory_algorithm::Alignment % kAlignment == 0);
+  return static_cast<std::byte*>(heap_->allocate(bytes == 0 ? 1 : bytes, std::nothrow));
 }
 
 void Arena::deallocate(std::byte* p) noexcept { heap_->deallocate(p); }

@@ -23,7 +23,11 @@
 namespace lagoon::detail {
 
 namespace bip = boost::interprocess;
-using Heap = bip::managed_external_buffer;
+/// Every block of the heap is 64-byte aligned by the heap itself: a hole left by a
+/// freed block then fits a new block of the same size (an over-aligned request on a
+/// 16-byte heap needs room for its padding, so equal holes stayed unused).
+using Heap = bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::mutex_family, bip::offset_ptr<void>, 64>,
+                                                bip::iset_index>;
 template <class T>
 using HeapAllocator = bip::allocator<T, Heap::segment_manager>;
 

@@ -309,26 +309,24 @@ class StoreState final : public ArenaServed {
     }
   }
 
-  /// The arena is full: what is in it, and what to do.
+  /// The arena cannot hold `bytes`: because `why`, or (with `why` empty) because what
+  /// is in it is in use; says what to do. Needs the mutex when `why` is empty.
   OutOfMemory out_of_memory(std::size_t bytes, const char* call, const std::string& why) const {
-    std::size_t owned = 0;
-    std::size_t owned_pinned = 0;
-    std::size_t pinned = 0;
-    std::size_t pinned_bytes = 0;
-    {
-      const Lock lock(table->mutex);
-      for (const auto& [key, e] : table->objects) {
-        if (key.node == node && !e.freed) ++owned;
-        if (e.pins != 0 || e.fetching) {
-          (key.node == node ? owned_pinned : pinned) += 1;
-          if (!e.adopted) pinned_bytes += e.bytes;
-        }
-      }
-    }
     std::string text = what + "." + call + ": node " + std::to_string(node) + "'s arena cannot hold " +
                        std::to_string(bytes) + " bytes";
     if (!why.empty()) return OutOfMemory(text + ": " + why + " (" + std::to_string(arena.capacity()) +
                                          " bytes; make the store larger: LAGOON_STORE_BYTES)");
+    std::size_t owned = 0;
+    std::size_t owned_pinned = 0;
+    std::size_t pinned = 0;
+    std::size_t pinned_bytes = 0;
+    for (const auto& [key, e] : table->objects) {
+      if (key.node == node && !e.freed) ++owned;
+      if (e.pins != 0 || e.fetching) {
+        (key.node == node ? owned_pinned : pinned) += 1;
+        if (!e.adopted) pinned_bytes += e.bytes;
+      }
+    }
     return OutOfMemory(text + " even after evicting every unused copy and spilling every unused object of its own to " +
                        files.dir() + ": " + std::to_string(arena.free_bytes()) + " bytes free of " +
                        std::to_string(arena.capacity()) + ", " + std::to_string(owned_pinned + pinned) +
@@ -731,7 +729,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
         at = nullptr;
       }
       if (it == s.table->objects.end() && at == nullptr) {
-        need_room = true;
+        need_room = true;  // made below, without the mutex
       } else if (it == s.table->objects.end()) {
         ObjectEntry e;
         e.handle = s.arena.handle(at);
@@ -751,7 +749,7 @@ Pin StoreCore::pin(const RefData& ref, std::uint64_t tag, std::string_view type)
         ++s.table->fetches;
         break;
       }
-      if (!it->second.fetching) {
+      if (!need_room && !it->second.fetching) {
         s.check_entry(it->second, key, tag, type, ref.bytes);
         ++it->second.pins;
         it->second.last_use = ++s.table->clock;
@@ -906,8 +904,10 @@ std::string report(const Runtime& rt) {
       text += " | store " + std::to_string(i + 1) + ": arena " + format_bytes(static_cast<double>(st.capacity)) +
               ", used " + format_bytes(static_cast<double>(st.used)) + ", " + std::to_string(st.objects) +
               (st.objects == 1 ? " object (" : " objects (") + format_bytes(static_cast<double>(st.object_bytes)) +
-              "), " + std::to_string(st.cached) + " cached, " + std::to_string(st.fetches) + " fetches, " +
-              std::to_string(st.evictions) + " evictions";
+              "), spilled " + format_bytes(static_cast<double>(st.spilled_bytes)) + " (" +
+              std::to_string(st.spilled_objects) + (st.spilled_objects == 1 ? " object), " : " objects), ") +
+              std::to_string(st.restores) + " restores, " + std::to_string(st.cached) + " cached, " +
+              std::to_string(st.fetches) + " fetches, " + std::to_string(st.evictions) + " evictions";
     }
     text += "\n";
   }

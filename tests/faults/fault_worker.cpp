@@ -113,7 +113,7 @@ bool store(lagoon::Runtime& rt, const Options& o, std::string& why) {
     const int root = round % rt.size();
     lagoon::ObjectRef<std::vector<double>> ref;
     if (rt.rank() == root) ref = s.put(std::vector<double>(n, round));
-    MPI_Bcast(&ref, sizeof ref, MPI_BYTE, root, rt.world());
+    ref = lagoon::broadcast(rt, ref, root);
     const auto view = s.get(ref);
     if (view.size() != n || view[0] != round || view[n - 1] != round) ++bad;
     rt.barrier();

@@ -155,6 +155,7 @@ TEST_F(ObjectStoreTest, TheReportHasALinePerNodeWithItsMemoryAndArena) {
       EXPECT_NE(text.find("lagoon report: node " + std::to_string(n) + " ("), std::string::npos) << text;
     EXPECT_NE(text.find("arena 64.00 MiB"), std::string::npos) << text;
     EXPECT_NE(text.find("1 object (8.00 MiB)"), std::string::npos) << text;  // node 0 owns it
+    EXPECT_NE(text.find("spilled 0 B (0 objects), 0 restores"), std::string::npos) << text;
     EXPECT_EQ(text.find("PSS 0.00"), std::string::npos) << "a node's PSS is never 0: " << text;
     if (rt.node_count() > 1) {
       EXPECT_NE(text.find("1 cached, 1 fetches"), std::string::npos) << text;  // every other node fetched it
@@ -326,7 +327,7 @@ TEST_F(ObjectStoreTest, FreeReleasesTheBytesOnEveryNodeAndLaterGetsAreObjectFree
   rt.barrier();
 }
 
-TEST_F(ObjectStoreTest, AFullArenaIsOutOfMemoryNamingTheNodeAndBytesAndCopiesAreEvicted) {
+TEST_F(ObjectStoreTest, AFullArenaSpillsItsOwnObjectsEvictsCopiesAndRefusesOnlyWhatIsInUse) {
   auto& rt = runtime();
   const std::size_t arena = 1u << 20;
   lagoon::ObjectStore store(rt, arena);
@@ -334,8 +335,10 @@ TEST_F(ObjectStoreTest, AFullArenaIsOutOfMemoryNamingTheNodeAndBytesAndCopiesAre
       throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(2 * arena)); }, "cannot hold 2097152 bytes"));
   EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(2 * arena)); },
                                           "node " + std::to_string(rt.node())));
-  // Two objects of 60% of an arena each, on the last node: another node can cache one
-  // at a time; the second get evicts the first copy once no view reads it.
+  EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(2 * arena)); },
+                                          "larger than the arena itself"));
+  // Two objects of 60% of an arena each, on the last node: the second spills the first,
+  // a get of the first restores it (spilling the second).
   const int root = rt.size() - 1;
   const std::size_t big = arena * 6 / 10;
   lagoon::ObjectRef<std::vector<char>> a, b;
@@ -343,29 +346,44 @@ TEST_F(ObjectStoreTest, AFullArenaIsOutOfMemoryNamingTheNodeAndBytesAndCopiesAre
   a = broadcast(a, root);
   rt.barrier();
   if (rt.rank() == root) {
-    EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(big, 'b')); }, "bytes free"));
-    store.free(a);
     b = store.put(std::vector<char>(big, 'b'));
+    auto stats = store.local_stats();
+    EXPECT_EQ(stats.spilled_objects, 1u);
+    EXPECT_EQ(stats.spilled_bytes, big);
+    EXPECT_EQ(stats.spills, 1u);
+    {
+      auto va = store.get(a);
+      EXPECT_EQ(va[0], 'a');
+      EXPECT_EQ(va[big - 1], 'a');
+    }
+    stats = store.local_stats();
+    EXPECT_EQ(stats.restores, 1u);
+    EXPECT_EQ(stats.spills, 2u) << "b went to disk to make a's room";
+    store.free(a);
   }
   b = broadcast(b, root);
+  // Another node: its own object spills when it needs room, a copy in use is never
+  // evicted, and only then is there no room.
   if (rt.node() != rt.node_of(root) && rt.node_rank() == 0) {
     EXPECT_TRUE(throws<lagoon::ObjectFreed>([&] { (void)store.get(a); }, "freed"));
-    lagoon::ObjectRef<std::vector<char>> c;  // a third object, put here, fills the arena
     auto own = store.put(std::vector<char>(arena / 3, 'c'));
     {
-      auto vb = store.get(b);
+      auto vb = store.get(b);  // restored on its node, then brought over
       EXPECT_EQ(vb[big - 1], 'b');
-      // b's copy is in use: a put that needs its room fails.
       EXPECT_TRUE(throws<lagoon::OutOfMemory>([&] { (void)store.put(std::vector<char>(big, 'd')); }, "in use"));
+      EXPECT_EQ(store.local_stats().spilled_objects, 1u) << "own went to disk in the attempt";
     }
     // Unpinned now: the copy is evicted to make room.
-    auto d = store.put(std::vector<char>(big / 2, 'd'));
+    auto d = store.put(std::vector<char>(big, 'd'));
     EXPECT_EQ(store.local_stats().evictions, 1u);
+    EXPECT_EQ(store.get(own)[arena / 3 - 1], 'c');
+    EXPECT_EQ(store.local_stats().restores, 1u);
     store.free(d);
     EXPECT_EQ(store.get(b)[0], 'b');  // brought over again
-    (void)c;
     store.free(own);
   }
+  rt.barrier();
+  if (rt.rank() == root) store.free(b);
   rt.barrier();
 }
 
