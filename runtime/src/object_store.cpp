@@ -23,6 +23,8 @@
 //   - restoring: one rank reads its file back into new room (the others wait).
 // The rank that marks an entry spilling or restoring does the file I/O without the
 // mutex and settles the entry under it afterwards; nothing erases an entry meanwhile.
+// Objects are immutable, so a file once written stays right: a restored object keeps
+// its file until it is freed, and spilling it again only gives its room back.
 #include <algorithm>
 #include <boost/interprocess/containers/map.hpp>
 #include <chrono>
@@ -69,6 +71,7 @@ struct ObjectEntry {
   bool freed = false;
   bool adopted = false;  ///< its bytes are an adopted array's node copy, not in the arena
   Place place = Place::resident;
+  bool on_disk = false;  ///< its spill file holds its bytes (always when spilled)
   char type[88] = {};  ///< the type's name, for messages (truncated)
 };
 
@@ -157,21 +160,21 @@ class StoreState final : public ArenaServed {
 
   /// Frees an entry's bytes and erases it, if it is freed (or a dropped copy), unpinned
   /// and no rank moves it to or from its file. Needs the table's mutex. Returns true
-  /// when the entry was spilled: the caller removes its file, after unlocking.
+  /// when the entry had a spill file: the caller removes it, after unlocking.
   bool release_if_unused(ObjectMap::iterator it) {
     const ObjectEntry& e = it->second;
     if (e.pins != 0 || !e.freed || e.fetching || e.place == Place::spilling || e.place == Place::restoring)
       return false;
-    const bool spilled = e.place == Place::spilled;
-    if (!e.adopted && !spilled) arena.deallocate(arena.address(e.handle));
+    const bool file = e.on_disk;
+    if (!e.adopted && e.place != Place::spilled) arena.deallocate(arena.address(e.handle));
     table->objects.erase(it);
-    return spilled;
+    return file;
   }
 
   /// Marks this node's own object `serial` freed (its bytes go once no view reads
   /// them, its spill file at once); ObjectFreed when it was freed already.
   void mark_freed(std::uint64_t serial, const char* call) {
-    bool spilled = false;
+    bool file = false;
     {
       const Lock lock(table->mutex);
       const auto it = table->objects.find(ObjectKey{node, serial});
@@ -182,9 +185,9 @@ class StoreState final : public ArenaServed {
         throw InvalidArgument(what + ".free: " + object_text(node, serial) + " was put by world rank " +
                               std::to_string(it->second.owner_rank) + "; only that rank can free it");
       it->second.freed = true;
-      spilled = release_if_unused(it);
+      file = release_if_unused(it);
     }
-    if (spilled) files.remove(serial);
+    if (file) files.remove(serial);
   }
 
   /// After the owner freed `ref`: every other node drops its copy; returns once they
@@ -224,9 +227,11 @@ class StoreState final : public ArenaServed {
     std::uint64_t bytes;
   };
 
-  /// Marks the coldest unpinned resident objects of the node's own, together at least
-  /// `bytes`, spilling, and returns them. Needs the mutex.
-  std::vector<Victim> choose_victims_locked(std::size_t bytes) {
+  /// Takes the coldest unpinned resident objects of the node's own, together at least
+  /// `bytes`: those whose file is written already go to it at once (their room is
+  /// free on return; `dropped` counts them), the others are marked spilling and
+  /// returned, for spill(). Needs the mutex.
+  std::vector<Victim> choose_victims_locked(std::size_t bytes, std::size_t& dropped) {
     std::vector<ObjectMap::iterator> own;
     for (auto it = table->objects.begin(); it != table->objects.end(); ++it) {
       const ObjectEntry& e = it->second;
@@ -239,16 +244,25 @@ class StoreState final : public ArenaServed {
     std::size_t freed = 0;
     for (auto it : own) {
       if (freed >= bytes) break;
-      it->second.place = Place::spilling;
-      victims.push_back({it->first, it->second.handle, it->second.bytes});
-      freed += it->second.bytes;
+      ObjectEntry& e = it->second;
+      freed += e.bytes;
+      if (e.on_disk) {
+        arena.deallocate(arena.address(e.handle));
+        e.handle = 0;
+        e.place = Place::spilled;
+        ++table->spills;
+        ++dropped;
+        continue;
+      }
+      e.place = Place::spilling;
+      victims.push_back({it->first, e.handle, e.bytes});
     }
     return victims;
   }
 
   /// Writes the victims to their files (no lock held), then, under the lock, frees
-  /// the room of each that no rank pinned meanwhile; a pinned one stays resident.
-  /// An error (a full disk) leaves every victim resident and is thrown.
+  /// the room of each that no rank pinned meanwhile; a pinned one stays resident (its
+  /// file kept). An error (a full disk) leaves every victim resident and is thrown.
   void spill(const std::vector<Victim>& victims) {
     std::size_t written = 0;
     std::exception_ptr error;
@@ -266,14 +280,15 @@ class StoreState final : public ArenaServed {
       for (std::size_t i = 0; i < victims.size(); ++i) {
         const auto it = table->objects.find(victims[i].key);
         ObjectEntry& e = it->second;
-        if (i < written && !error && e.pins == 0) {
+        e.on_disk = i < written;
+        if (e.on_disk && !error && e.pins == 0) {
           arena.deallocate(arena.address(e.handle));
           e.handle = 0;
           e.place = Place::spilled;
           ++table->spills;
         } else {
           e.place = Place::resident;
-          if (i < written) unused_files.push_back(victims[i].key.serial);
+          if (i == written) unused_files.push_back(victims[i].key.serial);  // cut short by the error
         }
         if (release_if_unused(it)) unused_files.push_back(victims[i].key.serial);
       }
@@ -293,7 +308,9 @@ class StoreState final : public ArenaServed {
       {
         const Lock lock(table->mutex);
         if (std::byte* p = take_room_locked(bytes)) return p;
-        victims = choose_victims_locked(bytes);
+        std::size_t dropped = 0;
+        victims = choose_victims_locked(bytes, dropped);
+        if (dropped != 0 && victims.empty()) continue;  // room given back without writing
         if (victims.empty()) {
           // Nothing left to spill: only a spill in progress (another rank's) can still
           // make room.
@@ -384,11 +401,10 @@ class StoreState final : public ArenaServed {
         remove_file = release_if_unused(it);
       } else {
         e.handle = arena.handle(room);
-        e.place = Place::resident;
+        e.place = Place::resident;  // its file stays: spilling it again writes nothing
         ++e.pins;
         e.last_use = ++table->clock;
         ++table->restores;
-        remove_file = true;
       }
     }
     if (remove_file) files.remove(key.serial);
@@ -452,11 +468,15 @@ void StoreState::serve(const Request& request, Transport& t) {
         StoreState& s;
         ObjectKey key;
         ~Unpin() {
-          const Lock lock(s.table->mutex);
-          if (auto it = s.table->objects.find(key); it != s.table->objects.end()) {
-            --it->second.pins;
-            s.release_if_unused(it);
+          bool file = false;
+          {
+            const Lock lock(s.table->mutex);
+            if (auto it = s.table->objects.find(key); it != s.table->objects.end()) {
+              --it->second.pins;
+              file = s.release_if_unused(it);
+            }
           }
+          if (file) s.files.remove(key.serial);
         }
       } unpin{*this, key};
       t.answer(request, {data, static_cast<std::size_t>(args.bytes)});
@@ -520,11 +540,15 @@ void Pin::reset() noexcept {
   data_ = nullptr;
   bytes_ = 0;
   if (!state->alive || state->ctx->finalized()) return;
-  const Lock lock(state->table->mutex);
-  if (auto it = state->table->objects.find(ObjectKey{ref_.node, ref_.serial}); it != state->table->objects.end()) {
-    --it->second.pins;
-    state->release_if_unused(it);
+  bool file = false;
+  {
+    const Lock lock(state->table->mutex);
+    if (auto it = state->table->objects.find(ObjectKey{ref_.node, ref_.serial}); it != state->table->objects.end()) {
+      --it->second.pins;
+      file = state->release_if_unused(it);
+    }
   }
+  if (file) state->files.remove(ref_.serial);
 }
 
 // ---- StoreCore ----
