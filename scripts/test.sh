@@ -16,7 +16,7 @@ fi
 bash "$here/setup.sh"
 cd "$here/../build"
 if [ "$long" -eq 0 ]; then
-  ctest --output-on-failure -LE "cluster|faults|soak" "$@"
+  ctest --output-on-failure -j "${LAGOON_TEST_JOBS:-2}" -LE "cluster|faults|soak" "$@"
   exit
 fi
 status=0

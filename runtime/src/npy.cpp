@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <span>
@@ -37,6 +39,7 @@ class File {
   }
   File(const File&) = delete;
   File& operator=(const File&) = delete;
+  File(File&& other) noexcept : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)) {}
 
   std::uint64_t size() const {
     struct stat st {};
@@ -67,6 +70,14 @@ class File {
     }
   }
   [[nodiscard]] int fd() const noexcept { return fd_; }
+  /// Device, inode, size and modification time (ns): which file, in which state.
+  [[nodiscard]] std::array<std::uint64_t, 4> identity() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return {};
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+            static_cast<std::uint64_t>(st.st_size),
+            static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(st.st_mtim.tv_nsec)};
+  }
   void sync(const std::string& what) const {
     if (::fsync(fd_) != 0 && errno != EINVAL)
       throw FormatError(what + ": writing '" + path_ + "' failed: " + std::strerror(errno));
@@ -76,6 +87,27 @@ class File {
   std::string path_;
   int fd_ = -1;
 };
+
+/// What `mode` names, for messages.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+/// `path` opened for reading, refused unless it is a regular file (opened without
+/// blocking: a FIFO with no writer would block the open).
+File open_to_read(const std::string& path, const std::string& what) {
+  File file(path, O_RDONLY | O_NONBLOCK, what);
+  struct stat st {};
+  if (::fstat(file.fd(), &st) != 0) npy_error(path, std::string("cannot stat it: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    npy_error(path, std::string(file_kind(st.st_mode)) + ", not a regular file: .npy files are read from regular files");
+  return file;
+}
 
 /// Copies `count` items from `from` (items of `from_size` bytes) to `to` (items of
 /// `to_size`), each by `moves`.
@@ -101,7 +133,9 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
   std::uint64_t dims = 0;
   agree(rt.world(), [&] {
     if (rt.rank() != 0) return;
-    File file(path, O_RDONLY, what);
+    const File file = open_to_read(path, what);
+    const auto identity = file.identity();
+    std::copy(identity.begin(), identity.end(), layout.identity);
     std::string bytes(12, '\0');
     bytes.resize(file.read(bytes.data(), bytes.size(), 0, what));
     const std::uint64_t header_bytes = npy_header_bytes(bytes, path);
@@ -156,6 +190,7 @@ NpyLayout read_npy_layout(const Runtime& rt, const std::string& path, const Dtyp
   static_assert(sizeof(std::size_t) == sizeof(std::uint64_t));
   mpi::bcast_bytes(layout.shape.data(), layout.shape.size() * sizeof(std::size_t), 0, rt.world());
   mpi::bcast_bytes(layout.moves.data(), layout.moves.size() * sizeof(std::uint64_t), 0, rt.world());
+  mpi::bcast_value(layout.identity, 0, rt.world());
   return layout;
 }
 
@@ -167,7 +202,11 @@ void read_npy_items(const Runtime& rt, const std::string& path, const NpyLayout&
     const auto [begin, end] =
         share_bounds(count, static_cast<std::size_t>(rt.node_size()), static_cast<std::size_t>(rt.node_rank()));
     if (begin == end) return;
-    File file(path, O_RDONLY, what);
+    const File file = open_to_read(path, what);
+    const auto identity = file.identity();
+    if (!std::equal(identity.begin(), identity.end(), layout.identity))
+      npy_error(path, "the file changed after world rank 0 checked its header (replaced, or rewritten: another "
+                      "inode, size or modification time): nothing was loaded; load it again once it is written");
     const std::size_t file_item = static_cast<std::size_t>(layout.file_itemsize);
     const std::uint64_t at = layout.payload_offset + (first + begin) * file_item;
     if (layout.moves.empty()) {
@@ -199,17 +238,34 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
   std::vector<FieldMove> moves;
   if (file_dtype.itemsize != dtype.itemsize) moves = *field_moves(dtype, file_dtype);
   // Written beside the target and renamed over it: a reader never sees half a file.
-  const std::string partial = path + ".lagoon-partial";
+  // A symbolic link is written through (the file it names is replaced, the link
+  // stays); an existing file keeps its mode; anything else than a regular file or a
+  // new path is refused.
+  std::string partial;
   std::uint64_t payload_offset = 0;
   try {
     agree(world, [&] {  // world rank 0 writes the header and sizes the file
       if (rank != 0) return;
+      std::string target = path;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        std::error_code error;
+        target = std::filesystem::weakly_canonical(path, error).string();
+        if (error) throw FormatError(what + ": cannot follow the link '" + path + "': " + error.message());
+      }
+      const bool exists = ::stat(target.c_str(), &st) == 0;
+      if (exists && !S_ISREG(st.st_mode))
+        throw FormatError(what + ": '" + path + "' is " + file_kind(st.st_mode) +
+                          ", not a regular file: .npy files are written to regular files or new paths");
+      partial = target + ".lagoon-partial";
       std::unique_ptr<File> opened;
       try {
         opened = std::make_unique<File>(partial, O_WRONLY | O_CREAT | O_TRUNC, what);
       } catch (const FormatError&) {
         throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno));
       }
+      if (exists && ::fchmod(opened->fd(), st.st_mode & 07777) != 0)
+        throw FormatError(what + ": cannot give '" + partial + "' the mode of '" + target + "': " + std::strerror(errno));
       const std::string header = make_npy_header(file_dtype, shape);
       opened->write(header.data(), header.size(), 0, what);
       std::uint64_t items = 1;
@@ -219,6 +275,10 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
       payload_offset = header.size();
     });
     mpi::bcast_value(payload_offset, 0, world);
+    std::uint64_t length = partial.size();
+    mpi::bcast_value(length, 0, world);
+    partial.resize(static_cast<std::size_t>(length));
+    mpi::bcast_bytes(partial.data(), partial.size(), 0, world);
     agree(world, [&] {  // every rank its items
       if (count == 0) return;
       File file(partial, O_WRONLY, what);
@@ -239,11 +299,12 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
     });
     agree(world, [&] {
       if (rank != 0) return;
-      if (::rename(partial.c_str(), path.c_str()) != 0)
+      const std::string target = partial.substr(0, partial.size() - std::string_view(".lagoon-partial").size());
+      if (::rename(partial.c_str(), target.c_str()) != 0)
         throw FormatError(what + ": cannot write '" + path + "': " + std::strerror(errno));
     });
   } catch (...) {
-    if (rank == 0) ::unlink(partial.c_str());
+    if (rank == 0 && !partial.empty()) ::unlink(partial.c_str());
     throw;
   }
 }

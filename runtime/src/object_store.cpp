@@ -869,7 +869,8 @@ std::string StoreCore::describe() const {
          s.capacity_source + "; default " + format_bytes(static_cast<double>(default_capacity())) +
          ", set LAGOON_STORE_BYTES to change it) on " + std::to_string(s.ctx->node_count) + " node(s); node " +
          std::to_string(s.node) + ": " + format_bytes(static_cast<double>(st.used)) + " used, " +
-         std::to_string(st.objects) + " objects, " + std::to_string(st.cached) + " cached copies";
+         std::to_string(st.objects) + " objects (" + std::to_string(st.spilled_objects) + " spilled to " +
+         s.files.dir() + "), " + std::to_string(st.cached) + " cached copies";
 }
 
 }  // namespace lagoon::detail

@@ -83,6 +83,7 @@ Transport::Transport(Context& ctx) : ctx_(ctx) {
   });
   comm_ = mpi::Comm::duplicate(ctx.world);
   chunk_ = ctx.settings.max_message_bytes;
+  inline_bytes_ = std::min(kInlineBytes, chunk_);
   // Whole elements in every body piece (accumulate adds them piece by piece).
   piece_ = std::max<std::size_t>(std::min<std::size_t>(chunk_, 4u << 20) / 8 * 8, 8);
   half_ = (comm_.tag_upper_bound() - kFirstReplyTag + 1) / 2;
@@ -183,7 +184,7 @@ void Transport::send_request(int node, Header header, const Ask& ask) {
   header.body_bytes = ask.body.size();
   Outbox& box = outboxes_[static_cast<std::size_t>(node)];
   send_batch(node, box);  // posts sent before stay before
-  const bool body_inline = sizeof header + ask.args.size() + ask.body.size() <= kInlineBytes;
+  const bool body_inline = sizeof header + ask.args.size() + ask.body.size() <= inline_bytes_;
   thread_local std::vector<std::byte> first;  // its capacity stays: no allocation per request
   first.clear();
   append(first, {bytes_of(header), ask.args, body_inline ? ask.body : std::span<const std::byte>()});
@@ -275,8 +276,9 @@ void Transport::post(int node, const Ask& ask) {
     const std::lock_guard lock(outbox_mutex_);
     Outbox& box = outboxes_[static_cast<std::size_t>(node)];
     const std::size_t item = sizeof header + ask.args.size() + ask.body.size();
-    if (item <= kInlineBytes && ask.args.size() <= kMaxArgs) {
-      if (box.batch.size() + item > sizeof(Header) + kInlineBytes)
+    // A batch (its own header, then the items) is one message of at most inline_bytes_.
+    if (sizeof(Header) + item <= inline_bytes_ && ask.args.size() <= kMaxArgs) {
+      if (!box.batch.empty() && box.batch.size() + item > inline_bytes_)
         guarded(node, "a batch of one-way requests (puts, accumulates, drops)", [&] { send_batch(node, box); });
       if (box.batch.empty()) box.batch.resize(sizeof(Header));  // the batch's own header, written when sent
       header.target = ask.target;
@@ -368,7 +370,7 @@ void Transport::answer(const Request& request, std::span<const std::byte> body) 
     mpi::send_bytes(body.data(), body.size(), client, tag + 1, comm_, chunk_);
     return;
   }
-  if (sizeof head + body.size() <= kInlineBytes) {
+  if (sizeof head + body.size() <= inline_bytes_) {
     std::vector<std::byte> message;
     append(message, {bytes_of(head), body});
     mpi::send_bytes(message.data(), message.size(), client, tag, comm_);

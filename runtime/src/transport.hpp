@@ -15,9 +15,9 @@
 //   - A request is a Header, the client's arguments (`args`: a small struct of its
 //     own, always in the first message) and a body (`body`: bulk bytes). The first
 //     message, on kRequestTag to the service of the target's node, holds the header,
-//     the args and, when it fits kInlineBytes, the body; a larger body follows in
-//     pieces of at most 4 MiB on the request's body tag (its reply tag moved to the
-//     upper half of the tags), received straight into place.
+//     the args and, when it fits kInlineBytes (and the message limit), the body; a
+//     larger body follows in pieces of at most 4 MiB on the request's body tag (its
+//     reply tag moved to the upper half of the tags), received straight into place.
 //   - The transport's own verbs (Verb) are call, post, flush, stop and batch. What a
 //     request asks of its target is the target's own verb (Header::op), from the
 //     target's enum (GlobalArray's, the store's, the map's): the transport never
@@ -31,7 +31,8 @@
 //     AnswerHead (an ErrorKind and a size) on the reply tag, then the body: inline when
 //     it fits, else in pieces on the reply tag. Either way the client throws a
 //     target's error as the same Error subclass, with its message.
-//   - `post` is one-way. Posts whose header + args + body fit kInlineBytes are packed,
+//   - `post` is one-way. Posts whose header + args + body fit kInlineBytes are packed
+//     (no batch larger than LAGOON_MAX_MESSAGE_BYTES either),
 //     per node, into one `batch` message, sent when full, before any other request to
 //     that node (so order holds), and at flush: a stream of 8-byte accumulates costs a
 //     message per few hundred, not one each. A post that fails on the service is
@@ -178,7 +179,8 @@ class Handler {
 class Transport {
  public:
   /// The most bytes of packed requests (headers, args, bodies) in one batch, and of a
-  /// body that travels with its header.
+  /// request or answer whose body travels with its header; LAGOON_MAX_MESSAGE_BYTES
+  /// lowers it (inline_bytes_).
   static constexpr std::size_t kInlineBytes = 16 * 1024;
   /// The most bytes of a request's args.
   static constexpr std::size_t kMaxArgs = 1024;
@@ -312,6 +314,7 @@ class Transport {
   mpi::Comm comm_;
   std::vector<std::string> hosts_;  ///< per node: its leader's host name, for messages
   std::size_t chunk_ = mpi::max_message_bytes;
+  std::size_t inline_bytes_ = kInlineBytes;  ///< kInlineBytes, or the message limit if less
   std::size_t piece_ = 4u << 20;  ///< of a request's body
   mutable std::vector<std::byte> scratch_;  ///< service thread only
   int half_ = (32767 - 16 + 1) / 2;  ///< reply tags: [16, 16 + half_); body tags above

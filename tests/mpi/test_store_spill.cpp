@@ -52,7 +52,9 @@ std::vector<fs::path> node_spill_dirs() {
   const char* base = std::getenv("LAGOON_SPILL_DIR");
   std::vector<fs::path> dirs;
   if (base == nullptr) return dirs;
-  const std::string pid = "-" + std::to_string(leader) + "-";
+  std::string pid = "-";  // built in steps: GCC 12 warns (-Wrestrict) on "-" + std::string + "-"
+  pid += std::to_string(leader);
+  pid += '-';
   std::error_code error;
   for (fs::directory_iterator it(base, error), end; !error && it != end; it.increment(error)) {
     const std::string name = it->path().filename().string();

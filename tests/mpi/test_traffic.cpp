@@ -17,6 +17,15 @@ std::atomic<long> bcast_bytes{0};
 std::atomic<long> data_calls{0};  // point-to-point and collective calls that move data
 std::atomic<long> irecvs{0};
 std::atomic<long> irecv_bytes{0};
+std::atomic<long> largest_send{0};  // bytes of the largest MPI_Send / MPI_Isend
+
+void sent(int count, MPI_Datatype type) {
+  int size = 0;
+  PMPI_Type_size(type, &size);
+  const long bytes = static_cast<long>(count) * size;
+  for (long seen = largest_send.load(); bytes > seen && !largest_send.compare_exchange_weak(seen, bytes);) {
+  }
+}
 
 // Only the test's own (main) thread is counted: a node leader's service and failure
 // detector threads send pings and answers on their own schedule.
@@ -29,6 +38,7 @@ void reset_counts() {
   data_calls = 0;
   irecvs = 0;
   irecv_bytes = 0;
+  largest_send = 0;
 }
 }  // namespace
 
@@ -44,7 +54,10 @@ int MPI_Bcast(void* buffer, int count, MPI_Datatype type, int root, MPI_Comm com
   return PMPI_Bcast(buffer, count, type, root, comm);
 }
 int MPI_Send(const void* buffer, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {
-  if (counted()) ++data_calls;
+  if (counted()) {
+    ++data_calls;
+    sent(count, type);
+  }
   return PMPI_Send(buffer, count, type, dest, tag, comm);
 }
 int MPI_Recv(void* buffer, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
@@ -61,7 +74,10 @@ int MPI_Irecv(void* buffer, int count, MPI_Datatype type, int source, int tag, M
   return PMPI_Irecv(buffer, count, type, source, tag, comm, request);
 }
 int MPI_Isend(const void* buffer, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request* request) {
-  if (counted()) ++data_calls;
+  if (counted()) {
+    ++data_calls;
+    sent(count, type);
+  }
   return PMPI_Isend(buffer, count, type, dest, tag, comm, request);
 }
 int MPI_Mrecv(void* buffer, int count, MPI_Datatype type, MPI_Message* message, MPI_Status* status) {
@@ -144,6 +160,34 @@ TEST_F(TrafficTest, GlobalArrayRowsOnTheNodeMoveNoData) {
   g.fence();
 }
 
+TEST_F(TrafficTest, NoMessageIsLargerThanTheLimitNotEvenABatchOfSmallPuts) {
+  auto& rt = runtime();
+  if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
+  lagoon::GlobalArray<double> g(rt, {4000, 4});
+  rt.barrier();
+  reset_counts();
+  const auto theirs = g.rows_of((rt.node() + 1) % rt.node_count());
+  const std::vector<double> row(4, 1.0);
+  // Small one-way requests (32 B of data each) from each node leader to the next node:
+  // packed into batches, one message per batch.
+  if (rt.is_node_leader())
+    for (std::size_t r = theirs.front(); r <= theirs.back(); ++r) {
+      g.put(r, r + 1, row);
+      g.accumulate(r, r + 1, row);
+    }
+  g.fence();
+  if (rt.is_node_leader()) {
+    EXPECT_GT(largest_send.load(), 0);
+    EXPECT_LE(largest_send.load(), static_cast<long>(rt.settings().max_message_bytes))
+        << "LAGOON_MAX_MESSAGE_BYTES bounds every message, batches too";
+  }
+  std::vector<double> back(theirs.size() * 4);
+  g.get(theirs.front(), theirs.back() + 1, back);
+  EXPECT_EQ(back.front(), 2.0);
+  EXPECT_EQ(back.back(), 2.0);
+  g.fence();
+}
+
 TEST_F(TrafficTest, AGlobalArrayGetReceivesTheRowsOnceStraightIntoTheBuffer) {
   auto& rt = runtime();
   if (rt.node_count() < 2) GTEST_SKIP() << "needs two nodes";
@@ -181,11 +225,19 @@ TEST_F(TrafficTest, APatchGetAsksEachOwnerNodeOnce) {
     g.get({r0, c0}, {r1, c0 + 64}, tile);
     long remote_rows = 0;
     for (std::size_t r = r0; r < r1; ++r) remote_rows += g.owner_node(r) != rt.node();
-    long owners = 0;
-    for (int n = 0; n < rt.node_count(); ++n)
-      if (n != rt.node() && g.rows_of(n).front() < r1 && g.rows_of(n).back() >= r0) ++owners;
+    // Per owner node: its part's pieces (one unless LAGOON_MAX_MESSAGE_BYTES cuts it) and
+    // an error slot.
+    const std::size_t chunk = rt.settings().max_message_bytes;
+    long owners = 0, pieces = 0;
+    for (int n = 0; n < rt.node_count(); ++n) {
+      std::size_t part_rows = 0;
+      for (std::size_t r = r0; r < r1; ++r) part_rows += g.owner_node(r) == n;
+      if (n == rt.node() || part_rows == 0) continue;
+      ++owners;
+      pieces += static_cast<long>((part_rows * 64 * sizeof(double) + chunk - 1) / chunk);
+    }
     constexpr long kErrorSlot = 4096;
-    EXPECT_EQ(irecvs.load(), 2 * owners) << "the patch's part and an error slot per owner node";
+    EXPECT_EQ(irecvs.load(), pieces + owners) << "the patch's part and an error slot per owner node";
     EXPECT_EQ(irecv_bytes.load(), remote_rows * 64 * static_cast<long>(sizeof(double)) + owners * kErrorSlot)
         << "the patch crosses once, packed";
   }

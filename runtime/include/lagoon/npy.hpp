@@ -33,6 +33,9 @@ struct NpyLayout {
   /// Empty when the file's items are T's bytes; else how each file item becomes a T
   /// (from, to, bytes: a record in another layout).
   std::vector<std::uint64_t> moves;
+  /// The file world rank 0 checked: device, inode, size, modification time (ns). Every
+  /// rank that reads compares the file it opened with it.
+  std::uint64_t identity[4] = {};
 };
 
 /// World rank 0 reads and checks the header; every rank gets the layout, or the error.
@@ -63,8 +66,10 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
 /// dimension. A record file may be in either of NumPy's layouts: aligned (T's own, read
 /// straight in) or packed (fields back to back, as `np.dtype([...])` and
 /// `DataFrame.to_records()` write them; each rank repacks its share as it reads).
-/// Anything else, a truncated or over-long file, a corrupt header or a file that cannot
-/// be opened throws FormatError on every rank. Every node must see the file at `path`
+/// Anything else, a truncated or over-long file, a corrupt header, a file that cannot
+/// be opened or is not a regular file (a FIFO, a device), or one replaced or rewritten
+/// between world rank 0's check of its header and a node's read (its inode, size or
+/// modification time differ) throws FormatError on every rank. Every node must see the file at `path`
 /// (a shared filesystem). @note collective over the world
 ///
 /// **Example**: `auto a = lagoon::load_npy<double>(rt, "x.npy");   // a.shape() is the file's`
@@ -97,8 +102,11 @@ template <class T>
 
 /// Saves world rank 0's node copy of `array` as a .npy file (format 1.0, T's dtype in
 /// `layout`, the array's shape) that np.load reads back unchanged. The file appears
-/// whole or not at all (it is written beside `path`, then renamed). An error (a
-/// directory that does not exist, a full disk) throws FormatError on every rank.
+/// whole or not at all (it is written beside `path`, then renamed). A symbolic link is
+/// written through (the file it names is replaced, the link stays), an existing file
+/// keeps its permissions, and a path that is neither a regular file nor new (a FIFO, a
+/// device, a directory) is refused. An error (a directory that does not exist, a full
+/// disk) throws FormatError on every rank.
 /// @note collective over the world (world rank 0 writes)
 template <class T>
 void save_npy(const SharedArray<T>& array, const std::string& path, npy_layout layout = npy_layout::aligned) {
