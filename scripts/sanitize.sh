@@ -6,7 +6,7 @@
 #                                 they keep until exit is reported from "<unknown module>"
 #                                 and cannot be told from a leak of lagoon's (the soak
 #                                 checks lagoon's memory instead: RSS, PSS and arenas)
-#   scripts/sanitize.sh thread    TSan (build-tsan/): the transport, store, map and task tests,
+#   scripts/sanitize.sh thread    TSan (build-tsan/): the transport, store (spilling too), map and task tests,
 #                                 on one node and on virtual nodes over TCP, with
 #                                 tests/sanitize/tsan.supp (Open MPI's internals only)
 # Any report fails the test (halt_on_error / exitcode). Extra arguments go to ctest.
@@ -29,8 +29,8 @@ case "$kind" in
   thread)
     dir="$here/build-tsan"
     flags="-fsanitize=thread -fno-omit-frame-pointer -O1 -g"
-    targets=(--target test_transport test_object_store test_shared_map test_tasks)
-    select=(-R "^test_(transport|object_store|shared_map|tasks)\.(1|2|3|4x2tcp|3x1tcp)$")
+    targets=(--target test_transport test_object_store test_store_spill test_shared_map test_tasks)
+    select=(-R "^test_(transport|object_store|store_spill|shared_map|tasks)\.(1|2|3|4x2tcp|3x1tcp)$")
     # TSan's shadow memory counts in every mapping's PSS: the tests that measure a
     # node's PSS are not tests of threads, and are left to the plain build.
     export GTEST_FILTER="-ObjectStoreTest.TheNodeHoldsOneCopyNotOnePerRank:ObjectStoreTest.AnAdoptedArrayIsAnObjectWithNoCopyAndNoFetch"

@@ -522,6 +522,13 @@ void GlobalCore::accumulate(std::size_t row_begin, std::size_t row_end, const st
   });
 }
 
+void GlobalCore::flush() const {
+  const auto& s = *state_;
+  s.segment.check_alive();
+  if (s.transport) s.transport->flush();
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // this rank's writes to its own node's rows
+}
+
 void GlobalCore::fence() const {
   const auto& s = *state_;
   s.segment.check_alive();

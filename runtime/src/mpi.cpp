@@ -212,6 +212,11 @@ void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm co
   check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm), "MPI_Allgather");
 }
 
+void gather_bytes(const void* mine, std::size_t bytes, void* all, int root, MPI_Comm comm) {
+  const auto n = static_cast<int>(bytes);
+  check(MPI_Gather(mine, n, MPI_BYTE, all, n, MPI_BYTE, root, comm), "MPI_Gather");
+}
+
 std::string processor_name() {
   char name[MPI_MAX_PROCESSOR_NAME] = {};
   int length = 0;

@@ -346,7 +346,12 @@ class StoreState final : public ArenaServed {
     }
     return OutOfMemory(text + " even after evicting every unused copy and spilling every unused object of its own to " +
                        files.dir() + ": " + std::to_string(arena.free_bytes()) + " bytes free of " +
-                       std::to_string(arena.capacity()) + ", " + std::to_string(owned_pinned + pinned) +
+                       std::to_string(arena.capacity()) +
+                       (arena.free_bytes() >= bytes
+                            ? std::string(" (enough in all, but in pieces: objects in use and the table's own rows "
+                                          "split the free room, and no piece holds the object)")
+                            : std::string()) +
+                       ", " + std::to_string(owned_pinned + pinned) +
                        " objects in use by views or transfers (" + std::to_string(pinned_bytes) + " bytes; " +
                        std::to_string(owned) +
                        " objects of its own in all); let views go, free objects or make the store larger: "

@@ -38,7 +38,18 @@ std::string describe_exception(const std::exception_ptr& error) {
   std::abort();
 }
 
+/// MPI starts once per process: a Runtime made after another one ended MPI cannot run.
+void refuse_after_finalize(const char* call) {
+  int finalized = 0;
+  mpi::check(MPI_Finalized(&finalized), "MPI_Finalized");
+  if (finalized)
+    throw RuntimeFinalized(std::string(call) +
+                           ": MPI was finalized already in this process (a Runtime that started MPI ends it when "
+                           "it goes, and MPI cannot start twice): keep one Runtime for the whole program");
+}
+
 void init_mpi(int* argc, char*** argv, bool& owns, std::string& note) {
+  refuse_after_finalize("lagoon::Runtime");
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (initialized) return;
@@ -137,6 +148,7 @@ Runtime::Runtime() : uncaught_at_start_(std::uncaught_exceptions()) {
 }
 
 Runtime::Runtime(MPI_Comm comm) : uncaught_at_start_(std::uncaught_exceptions()) {
+  refuse_after_finalize("lagoon::Runtime(MPI_Comm)");
   int initialized = 0;
   mpi::check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (!initialized) throw InvalidArgument("lagoon::Runtime(MPI_Comm): MPI is not initialized");

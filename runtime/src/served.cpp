@@ -48,6 +48,11 @@ void ArenaServed::open_arena(const Runtime& rt, std::size_t bytes, std::size_t s
     mpi::bcast_value(capacity, 0, ctx->world);
     capacity_source = setting != 0 ? setting_name : "the default";
   }
+  // Every rank knows the capacity here: too small a one is refused on all of them.
+  if (capacity < kMinArenaBytes)
+    throw InvalidArgument(what + ": an arena of " + std::to_string(capacity) + " bytes (from " + capacity_source +
+                          ") is too small to hold its heap and tables: at least " + std::to_string(kMinArenaBytes) +
+                          " bytes" + (bytes == 0 && setting != 0 ? std::string(" (") + setting_name + ")" : std::string()));
   arena = Arena(rt, static_cast<std::size_t>(capacity), what, create);
 }
 

@@ -59,6 +59,8 @@ class Served : public Handler {
 /// A served object whose node part is an arena (ObjectStore, SharedMap).
 class ArenaServed : public Served {
  public:
+  /// The smallest arena: room for the heap's own bookkeeping and the tables.
+  static constexpr std::uint64_t kMinArenaBytes = 64 * 1024;
   /// Agrees on the arena's size (`bytes`; 0 takes `setting`, else `fallback`, as world
   /// rank 0 sees them) and the archive format, and makes the arena (the node leader runs
   /// `create`). The caller finds its tables in it, then calls open(): a request may

@@ -183,7 +183,12 @@ class MapState final : public ArenaServed {
       throw OutOfMemory(what + ": node " + std::to_string(node) + "'s arena cannot hold a value of " +
                         std::to_string(value.size()) + " bytes (key of " + std::to_string(key.size()) +
                         "): " + std::to_string(arena.free_bytes()) + " bytes free of " +
-                        std::to_string(arena.capacity()) + " (make the map larger: LAGOON_MAP_BYTES)");
+                        std::to_string(arena.capacity()) +
+                        (arena.free_bytes() >= value.size() + key.size()
+                             ? " (enough in all, but in pieces: the other entries split the free room, and no "
+                               "piece holds this one with its key and the table's row)"
+                             : "") +
+                        " (make the map larger: LAGOON_MAP_BYTES)");
     }
   }
 

@@ -16,6 +16,27 @@ using lagoon::testing::throws;
 
 class AlgorithmTest : public lagoon::testing::MpiTest {};
 
+TEST_F(AlgorithmTest, GatherBringsOneValuePerRankToTheRootInRankOrder) {
+  auto& rt = runtime();
+  struct Count {
+    int rank;
+    double x;
+  };
+  const int root = rt.size() - 1;
+  const auto all = lagoon::gather(rt, Count{rt.rank(), 0.5 * rt.rank()}, root);
+  if (rt.rank() == root) {
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(rt.size()));
+    for (int r = 0; r < rt.size(); ++r) {
+      EXPECT_EQ(all[static_cast<std::size_t>(r)].rank, r);
+      EXPECT_EQ(all[static_cast<std::size_t>(r)].x, 0.5 * r);
+    }
+  } else {
+    EXPECT_TRUE(all.empty());
+  }
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)lagoon::gather(rt, 1, rt.size()); }, "not a world rank"));
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)lagoon::broadcast(rt, 1, -1); }, "not a world rank"));
+}
+
 TEST_F(AlgorithmTest, ShareCoversEachIndexOnceAndIsBalanced) {
   auto& rt = runtime();
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{1000}, std::size_t{1001}}) {

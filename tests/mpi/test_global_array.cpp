@@ -116,6 +116,44 @@ TEST_F(GlobalArrayTest, AGetAfterAPutFromTheSameRankReadsIt) {
   g.fence();
 }
 
+TEST_F(GlobalArrayTest, AScalarAccumulateAddsToOneElementOfAnyShape) {
+  auto& rt = runtime();
+  lagoon::GlobalArray<std::int64_t> g(rt, {10, 7});
+  for (std::size_t i = 0; i < 70; ++i) g.accumulate(i, static_cast<std::int64_t>(i % 7 + 1));
+  g.fence();
+  std::vector<std::int64_t> got(70);
+  g.get(0, 10, got);
+  for (std::size_t i = 0; i < 70; ++i) ASSERT_EQ(got[i], static_cast<std::int64_t>(i % 7 + 1) * rt.size()) << i;
+  EXPECT_TRUE(throws<lagoon::ShapeError>([&] { g.accumulate(70, 1); }, "out of"));
+  lagoon::GlobalArray<double> hist(rt, {16});
+  hist.accumulate(static_cast<std::size_t>(rt.rank()) % 16, 0.5);
+  hist.fence();
+  std::vector<double> bins(16);
+  hist.get(0, 16, bins);
+  EXPECT_EQ(std::accumulate(bins.begin(), bins.end(), 0.0), 0.5 * rt.size());
+}
+
+TEST_F(GlobalArrayTest, FlushAppliesThisRanksPutsWithoutAFence) {
+  auto& rt = runtime();
+  lagoon::GlobalArray<double> g(rt, {64, 4});
+  g.fence();
+  const int last = rt.node_count() - 1;
+  const std::size_t row = g.rows_of(last).front();
+  if (rt.rank() == 0) {
+    const std::vector<double> in(4, 42.0);
+    g.put(row, row + 1, in);
+    g.accumulate(row * 4 + 3, 1.0);
+    g.flush();  // not collective: only rank 0 calls it
+  }
+  rt.barrier();  // no fence: the barrier only orders the read after rank 0's flush
+  if (rt.node() == last) {
+    const auto local = g.local();
+    EXPECT_EQ(local[0], 42.0) << "rank 0's put is at its owner after its flush";
+    EXPECT_EQ(local[3], 43.0);
+  }
+  g.fence();
+}
+
 TEST_F(GlobalArrayTest, ConcurrentAccumulatesLoseNoUpdate) {
   auto& rt = runtime();
   const std::size_t bins = 1000;

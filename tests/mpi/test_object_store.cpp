@@ -451,6 +451,18 @@ TEST_F(ObjectStoreTest, DifferentArenaSizesOnDifferentRanksAreRefusedOnEveryRank
   rt.barrier();
 }
 
+TEST_F(ObjectStoreTest, AnArenaTooSmallForItsTablesIsRefusedWithTheMinimum) {
+  auto& rt = runtime();
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { lagoon::ObjectStore store(rt, 100); }, "at least 65536 bytes"));
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { lagoon::SharedMap<int, int> map(rt, 100); }, "too small"));
+  lagoon::ObjectStore smallest(rt, 64u << 10);  // the minimum itself works
+  lagoon::ObjectRef<std::uint64_t> ref;
+  if (rt.rank() == 0) ref = smallest.put(std::uint64_t{7});
+  ref = lagoon::broadcast(rt, ref, 0);
+  EXPECT_EQ(*smallest.get(ref), 7u);
+  rt.barrier();
+}
+
 TEST_F(ObjectStoreTest, StatsReportEveryNodeFromAnyRank) {
   auto& rt = runtime();
   lagoon::ObjectStore store(rt, 4u << 20);

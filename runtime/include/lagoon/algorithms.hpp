@@ -12,12 +12,14 @@
 #include <optional>
 #include <ranges>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "lagoon/column.hpp"
 #include "lagoon/detail/agree.hpp"
 #include "lagoon/detail/share.hpp"
+#include "lagoon/error.hpp"
 #include "lagoon/global_array.hpp"
 #include "lagoon/mpi.hpp"
 #include "lagoon/runtime.hpp"
@@ -25,6 +27,18 @@
 #include "lagoon/shared_array.hpp"
 
 namespace lagoon {
+
+namespace detail {
+
+/// InvalidArgument (on every rank: they all pass the same root) for a root that is not
+/// a world rank.
+inline void check_root(const Runtime& rt, int root, const char* call) {
+  if (root < 0 || root >= rt.size())
+    throw InvalidArgument(std::string(call) + ": root " + std::to_string(root) + " is not a world rank (0.." +
+                          std::to_string(rt.size() - 1) + ")");
+}
+
+}  // namespace detail
 
 /// This rank's indices of `n` items split over the world (sizes differ by at most one).
 ///
@@ -50,8 +64,22 @@ namespace lagoon {
 template <class T>
   requires Shareable<T>
 [[nodiscard]] T broadcast(const Runtime& rt, T value, int root) {
+  detail::check_root(rt, root, "lagoon::broadcast");
   mpi::bcast_bytes(&value, sizeof value, root, rt.world());
   return value;
+}
+
+/// Every rank's `value`, in world rank order, on `root`; an empty vector on the other
+/// ranks. @note collective over the world
+///
+/// **Example**: `auto counts = lagoon::gather(rt, my_count, 0);   // counts[r] on rank 0`
+template <class T>
+  requires Shareable<T>
+[[nodiscard]] std::vector<T> gather(const Runtime& rt, const T& value, int root) {
+  detail::check_root(rt, root, "lagoon::gather");
+  std::vector<T> all(rt.rank() == root ? static_cast<std::size_t>(rt.size()) : 0);
+  mpi::gather_bytes(&value, sizeof value, all.data(), root, rt.world());
+  return all;
 }
 
 namespace detail {

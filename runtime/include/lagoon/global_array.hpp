@@ -157,6 +157,35 @@ class GlobalArray {
     accumulate(std::span(lo.begin(), lo.size()), std::span(hi.begin(), hi.size()), in);
   }
 
+  /// Adds `value` to element `index` (row-major over the whole array: the row, for a
+  /// 1-d array), atomically; ShapeError for an index out of range.
+  ///
+  /// **Example**: `hist.accumulate(bin, 1);   // a histogram over the nodes`
+  void accumulate(std::size_t index, const T& value)
+    requires(detail::element_kind<T>() != detail::ElementKind::none)
+  {
+    const auto& shape = core().shape();
+    std::size_t elements = 1;
+    for (const std::size_t extent : shape) elements *= extent;
+    if (index >= elements)
+      throw ShapeError(core().what() + ".accumulate(" + std::to_string(index) + ", value): element " +
+                       std::to_string(index) + " is out of the array's " + std::to_string(elements) + " elements");
+    std::vector<std::size_t> lo(shape.size()), hi(shape.size());
+    std::size_t rest = index;
+    for (std::size_t d = shape.size(); d-- > 0;) {  // the row-major index in every dimension
+      lo[d] = d == 0 ? rest : rest % shape[d];
+      rest = d == 0 ? 0 : rest / shape[d];
+      hi[d] = lo[d] + 1;
+    }
+    core().accumulate(lo, hi, reinterpret_cast<const std::byte*>(&value), 1);
+  }
+
+  /// Completes this rank's puts and accumulates: on return each is applied at its owner
+  /// node, so a rank that synchronizes with this one afterwards (a barrier, a message)
+  /// reads them. Not collective; throws the first failure of this rank's one-way
+  /// requests, on this rank only (fence() agrees errors over the world).
+  void flush() const { core().flush(); }
+
   /// Completes every put and accumulate of every rank and makes all writes (remote,
   /// and local ones in `local()`) visible to every rank. @note collective over the world
   void fence() const { core().fence(); }

@@ -12,6 +12,7 @@
 #include "lagoon/record.hpp"
 #include "lagoon/report.hpp"
 #include "lagoon/runtime.hpp"
+#include "lagoon/serialization.hpp"
 #include "lagoon/segment.hpp"
 #include "lagoon/shareable.hpp"
 #include "lagoon/shared_array.hpp"

@@ -127,6 +127,9 @@ void bcast_value(T& value, int root, MPI_Comm comm) {
 /// MPI_Allgather of `bytes` bytes from every rank into `all` (size() * bytes, in
 /// rank order). @note collective over `comm`
 void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm);
+/// MPI_Gather of `bytes` bytes from every rank into `all` on `root` (size() * bytes, in
+/// rank order; unused elsewhere). @note collective over `comm`
+void gather_bytes(const void* mine, std::size_t bytes, void* all, int root, MPI_Comm comm);
 
 /// This process's host, as MPI names it (MPI_Get_processor_name).
 [[nodiscard]] std::string processor_name();

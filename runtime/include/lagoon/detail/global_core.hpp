@@ -79,6 +79,8 @@ class GlobalCore {
            std::size_t in_elements);
   void accumulate(std::span<const std::size_t> lo, std::span<const std::size_t> hi, const std::byte* in,
                   std::size_t in_elements);
+  /// This rank's one-way requests applied at their owners; not collective.
+  void flush() const;
   /// @note collective over the world
   void fence() const;
   [[nodiscard]] const std::string& what() const noexcept;
