@@ -2,12 +2,12 @@
 // inside the node arena, one transfer (and one copy) per node, cache hits; the
 // serialized path; type mismatch, freed objects, a full arena, a corrupt archive.
 #include <algorithm>
+#include <bit>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/split_member.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
-#include <cstring>
 #include <map>
 #include <numeric>
 #include <string>
@@ -448,6 +448,23 @@ TEST_F(ObjectStoreTest, DifferentArenaSizesOnDifferentRanksAreRefusedOnEveryRank
   EXPECT_TRUE(
       throws<lagoon::InvalidArgument>([&] { lagoon::SharedMap<int, int> map(rt, bytes); }, "different arena sizes"));
   lagoon::ObjectStore after(rt, 1u << 20);  // the ranks are still in step
+  rt.barrier();
+}
+
+TEST_F(ObjectStoreTest, AForgedRefIsTheSameInvalidArgumentOnEveryNode) {
+  auto& rt = runtime();
+  lagoon::ObjectStore store(rt, 1u << 20);
+  lagoon::ObjectRef<std::vector<int>> ref;
+  if (rt.rank() == 0) ref = store.put(std::vector<int>(100, 1));
+  ref = lagoon::broadcast(rt, ref, 0);
+  // A ref's bytes with an object number its node never gave (a forged or corrupt ref).
+  auto data = std::bit_cast<lagoon::detail::RefData>(ref);
+  data.serial += 1000;
+  const auto forged = std::bit_cast<lagoon::ObjectRef<std::vector<int>>>(data);
+  // On the owner's node a local lookup, elsewhere the owner's service: the same type.
+  EXPECT_TRUE(throws<lagoon::InvalidArgument>([&] { (void)store.get(forged); }, "a corrupt ref?"));
+  rt.barrier();
+  if (rt.rank() == 0) store.free(ref);
   rt.barrier();
 }
 
