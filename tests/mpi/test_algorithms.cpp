@@ -16,6 +16,68 @@ using lagoon::testing::throws;
 
 class AlgorithmTest : public lagoon::testing::MpiTest {};
 
+struct Point {
+  double x;
+  double y;
+};
+
+/// Per-centroid sums of points, as one k-means step needs them.
+struct CentroidSums {
+  double sx[3];
+  double sy[3];
+  std::int64_t n[3];
+  CentroidSums& operator+=(const CentroidSums& o) {
+    for (int c = 0; c < 3; ++c) {
+      sx[c] += o.sx[c];
+      sy[c] += o.sy[c];
+      n[c] += o.n[c];
+    }
+    return *this;
+  }
+};
+
+int nearest(const Point& p) { return p.x < 1.5 ? 0 : (p.x < 4.5 ? 1 : 2); }  // centroids at x = 0, 3, 6
+
+TEST_F(AlgorithmTest, TransformReduceAndAllreduceGiveKMeansSumsExactly) {
+  auto& rt = runtime();
+  const std::size_t n = 30001;
+  lagoon::SharedArray<Point> points(rt, {n});
+  for (auto i : lagoon::node_share(rt, n)) points[i] = Point{static_cast<double>(i % 7), static_cast<double>(i % 11)};
+  points.fence();
+  auto add = [](CentroidSums a, const CentroidSums& b) { return a += b; };
+  const auto one = [](const Point& p) {
+    CentroidSums s{};
+    const int c = nearest(p);
+    s.sx[c] = p.x;
+    s.sy[c] = p.y;
+    s.n[c] = 1;
+    return s;
+  };
+  const CentroidSums sums = lagoon::transform_reduce(rt, points, CentroidSums{}, add, one);
+  // A plain loop over this rank's share, then allreduce: the same sums.
+  CentroidSums mine{};
+  for (auto i : lagoon::share(rt, n)) mine += one(points[i]);
+  const CentroidSums all = lagoon::allreduce(rt, mine, add);
+  CentroidSums serial{};
+  for (std::size_t i = 0; i < n; ++i) serial += one(Point{static_cast<double>(i % 7), static_cast<double>(i % 11)});
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_EQ(sums.n[c], serial.n[c]) << c;
+    EXPECT_EQ(sums.sx[c], serial.sx[c]) << c;
+    EXPECT_EQ(sums.sy[c], serial.sy[c]) << c;
+    EXPECT_EQ(all.n[c], serial.n[c]) << c;
+    EXPECT_EQ(all.sx[c], serial.sx[c]) << c;
+    EXPECT_EQ(all.sy[c], serial.sy[c]) << c;
+  }
+  EXPECT_EQ(sums.n[0] + sums.n[1] + sums.n[2], static_cast<std::int64_t>(n));
+  // On a GlobalArray: each element once, on its owner node.
+  lagoon::GlobalArray<double> g(rt, {1000, 3});
+  for (double& x : g.local()) x = 2.0;
+  g.fence();
+  EXPECT_EQ(lagoon::transform_reduce(rt, g, 0.0, std::plus<>{}, [](double x) { return x * x; }), 12000.0);
+  // allreduce of a plain value: every rank's, in rank order.
+  EXPECT_EQ(lagoon::allreduce(rt, rt.rank() + 1, std::plus<>{}), rt.size() * (rt.size() + 1) / 2);
+}
+
 TEST_F(AlgorithmTest, GatherBringsOneValuePerRankToTheRootInRankOrder) {
   auto& rt = runtime();
   struct Count {

@@ -13,6 +13,7 @@
 #include <ranges>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -135,7 +136,7 @@ T combine_partials(const Runtime& rt, T init, const std::optional<T>& mine, std:
 
 /// Folds this rank's part [first, first + n), then combines every rank's partial.
 template <class T, class It, class Op>
-T reduce_part(const Runtime& rt, It first, std::size_t n, T init, Op& op) {
+T reduce_checked(const Runtime& rt, It first, std::size_t n, T init, Op& op) {
   std::optional<T> mine;
   std::exception_ptr error;
   try {
@@ -144,6 +145,36 @@ T reduce_part(const Runtime& rt, It first, std::size_t n, T init, Op& op) {
     error = std::current_exception();
   }
   return combine_partials(rt, std::move(init), mine, error, op);
+}
+
+/// What reduce asks of its element, result and op types.
+template <class T, class E, class Op>
+concept ReducibleWith = std::constructible_from<T, const E&> && std::is_invocable_r_v<T, Op&, T, const E&> &&
+                        std::is_invocable_r_v<T, Op&, T, T>;
+
+/// first[i] seen through `transform`: the elements transform_reduce folds.
+template <class It, class Transform>
+struct Transformed {
+  It first;
+  Transform* transform;
+  decltype(auto) operator[](std::size_t i) const { return (*transform)(first[i]); }
+};
+
+/// reduce_checked, once the types are known to fit (a readable error otherwise).
+template <class T, class It, class Op>
+T reduce_part(const Runtime& rt, It first, std::size_t n, T init, Op& op) {
+  using E = std::remove_cvref_t<decltype(first[0])>;
+  if constexpr (!ReducibleWith<T, E, Op>) {
+    static_assert(ReducibleWith<T, E, Op>,
+                  "lagoon::reduce(rt, array, init, op): each element must convert to the result type T, and "
+                  "op(T, element) and op(T, T) must give a T (lanes and ranks combine their partials with op). "
+                  "For an accumulator of another kind (per-centroid sums of points, say) use "
+                  "lagoon::transform_reduce(rt, array, init, op, transform) with transform(element) -> T, or a "
+                  "loop over lagoon::share(rt, n) and lagoon::allreduce(rt, partial, op)");
+    return init;
+  } else {
+    return reduce_checked(rt, first, n, std::move(init), op);
+  }
 }
 
 /// The sum of first[0..n) without its NaNs (kLanes independent accumulators).
@@ -209,6 +240,53 @@ template <class T, class F, class Op>
 [[nodiscard]] T reduce(const Runtime& rt, const Column<F>& column, T init, Op op) {
   const auto [begin, end] = detail::world_share(rt, column.size());
   return detail::reduce_part(rt, column.begin() + static_cast<std::ptrdiff_t>(begin), end - begin, std::move(init), op);
+}
+
+/// Maps every element with `transform` (element -> T) and reduces the results with `op`
+/// (T, T -> T, associative and commutative), starting from `init`; the result is on
+/// every rank. Each rank works on its share of its node's copy (of the node's rows, for
+/// a GlobalArray). For an accumulator that is not an element: the sum of squares, the
+/// count of matches, per-centroid sums. @note collective over the world
+///
+/// **Example**: `double ss = lagoon::transform_reduce(rt, a, 0.0, std::plus<>{}, [](double x) { return x * x; });`
+template <class T, class E, class Op, class Transform>
+[[nodiscard]] T transform_reduce(const Runtime& rt, const SharedArray<E>& array, T init, Op op, Transform transform) {
+  const auto [begin, end] = detail::world_share(rt, array.size());
+  const detail::Transformed<const E*, Transform> mapped{array.data() + begin, &transform};
+  return detail::reduce_part(rt, mapped, end - begin, std::move(init), op);
+}
+
+template <class T, class E, class Op, class Transform>
+[[nodiscard]] T transform_reduce(const Runtime& rt, const GlobalArray<E>& array, T init, Op op, Transform transform) {
+  const auto local = array.local();
+  const auto [begin, end] = detail::share_bounds(local.size(), static_cast<std::size_t>(rt.node_size()),
+                                                 static_cast<std::size_t>(rt.node_rank()));
+  const detail::Transformed<const E*, Transform> mapped{local.data() + begin, &transform};
+  return detail::reduce_part(rt, mapped, end - begin, std::move(init), op);
+}
+
+template <class T, class F, class Op, class Transform>
+[[nodiscard]] T transform_reduce(const Runtime& rt, const Column<F>& column, T init, Op op, Transform transform) {
+  const auto [begin, end] = detail::world_share(rt, column.size());
+  const detail::Transformed<decltype(column.begin()), Transform> mapped{
+      column.begin() + static_cast<std::ptrdiff_t>(begin), &transform};
+  return detail::reduce_part(rt, mapped, end - begin, std::move(init), op);
+}
+
+/// Combines every rank's `value` with `op` (T, T -> T), in world rank order, so every
+/// rank gets the same bits: a partial result of one's own loop (k-means sums over
+/// lagoon::share) without raw MPI_Allreduce. Every rank's value travels to every rank
+/// (an allgather): meant for values of a few KiB. @note collective over the world
+///
+/// **Example**: `auto sums = lagoon::allreduce(rt, mine, [](Sums a, const Sums& b) { a += b; return a; });`
+template <class T, class Op>
+  requires Shareable<T> && std::is_invocable_r_v<T, Op&, T, const T&>
+[[nodiscard]] T allreduce(const Runtime& rt, const T& value, Op op) {
+  std::vector<T> all(static_cast<std::size_t>(rt.size()));
+  mpi::allgather_bytes(&value, sizeof value, all.data(), rt.world());
+  T result = all[0];
+  for (std::size_t r = 1; r < all.size(); ++r) result = op(std::move(result), all[r]);
+  return result;
 }
 
 /// The sum of every element except the NaNs (NumPy's nansum), on every rank: each rank
