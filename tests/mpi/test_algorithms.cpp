@@ -5,6 +5,8 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -76,6 +78,36 @@ TEST_F(AlgorithmTest, TransformReduceAndAllreduceGiveKMeansSumsExactly) {
   EXPECT_EQ(lagoon::transform_reduce(rt, g, 0.0, std::plus<>{}, [](double x) { return x * x; }), 12000.0);
   // allreduce of a plain value: every rank's, in rank order.
   EXPECT_EQ(lagoon::allreduce(rt, rt.rank() + 1, std::plus<>{}), rt.size() * (rt.size() + 1) / 2);
+}
+
+TEST_F(AlgorithmTest, RowsOfAnNdArrayAreVisitedAndReducedOneRowAtATime) {
+  auto& rt = runtime();
+  const std::size_t n = 1001, k = 8;
+  lagoon::SharedArray<float> a(rt, {n, k});
+  for (auto i : lagoon::node_share(rt, a.size())) a[i] = static_cast<float>(i / k + 1);  // row r holds r + 1
+  a.fence();
+  // Each row divided by its sum: every node's copy gets every rank's rows.
+  lagoon::for_each(rt, lagoon::rows(a), [](std::span<float> row) {
+    float sum = 0;
+    for (float x : row) sum += x;
+    for (float& x : row) x /= sum;
+  });
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) wrong += a[i] != 1.0f / static_cast<float>(k);
+  EXPECT_EQ(wrong, 0u) << "every row normalized, on every node";
+  // The largest element of each row, summed over the rows (of the original values).
+  lagoon::SharedArray<float> b(rt, {n, k});
+  for (auto i : lagoon::node_share(rt, b.size())) b[i] = static_cast<float>(i % k + i / k);
+  b.fence();
+  const double maxima = lagoon::transform_reduce(rt, lagoon::rows(std::as_const(b)), 0.0, std::plus<>{},
+                                                 [](std::span<const float> row) {
+                                                   return static_cast<double>(*std::max_element(row.begin(), row.end()));
+                                                 });
+  double serial = 0;
+  for (std::size_t r = 0; r < n; ++r) serial += static_cast<double>(k - 1 + r);
+  EXPECT_EQ(maxima, serial);
+  EXPECT_EQ(lagoon::rows(b).size(), n);
+  EXPECT_EQ(lagoon::rows(b).row_size(), k);
 }
 
 TEST_F(AlgorithmTest, GatherBringsOneValuePerRankToTheRootInRankOrder) {

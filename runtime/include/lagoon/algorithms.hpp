@@ -273,6 +273,59 @@ template <class T, class F, class Op, class Transform>
   return detail::reduce_part(rt, mapped, end - begin, std::move(init), op);
 }
 
+/// The rows of an N-d SharedArray as items of their own: `rows[i]` is a span over row i
+/// (the trailing dimensions, row-major). for_each and transform_reduce take it, so an
+/// array of shape {N, 8} is visited or reduced row by row with no record type.
+/// Made by lagoon::rows(array); it refers to the array, which must outlive it.
+template <class E>
+class Rows {
+ public:
+  using Array = SharedArray<std::remove_const_t<E>>;
+  Rows(E* data, std::size_t count, std::size_t row_size, const Array& array) noexcept
+      : data_(data), count_(count), row_size_(row_size), array_(&array) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  [[nodiscard]] std::size_t row_size() const noexcept { return row_size_; }
+  [[nodiscard]] std::span<E> operator[](std::size_t i) const noexcept { return {data_ + i * row_size_, row_size_}; }
+  [[nodiscard]] const Array& array() const noexcept { return *array_; }
+
+ private:
+  E* data_;
+  std::size_t count_;
+  std::size_t row_size_;
+  const Array* array_;
+};
+
+/// The rows of `array` (shape {N, ...}: N rows of the trailing dimensions' size).
+///
+/// **Example**: `lagoon::for_each(rt, lagoon::rows(a), [](std::span<float> row) { normalize(row); });`
+template <class E>
+[[nodiscard]] Rows<E> rows(SharedArray<E>& array) noexcept {
+  const std::size_t n = array.shape().empty() ? 0 : array.shape()[0];
+  return {array.data(), n, n == 0 ? 0 : array.size() / n, array};
+}
+template <class E>
+[[nodiscard]] Rows<const E> rows(const SharedArray<E>& array) noexcept {
+  const std::size_t n = array.shape().empty() ? 0 : array.shape()[0];
+  return {array.data(), n, n == 0 ? 0 : array.size() / n, array};
+}
+
+/// transform(row) -> T for each row (a std::span of the row's elements), folded with
+/// `op`: each rank takes its share of the rows. @note collective over the world
+///
+/// **Example**: `auto norms = lagoon::transform_reduce(rt, lagoon::rows(a), 0.0, std::plus<>{}, row_norm);`
+template <class T, class E, class Op, class Transform>
+[[nodiscard]] T transform_reduce(const Runtime& rt, const Rows<E>& rows, T init, Op op, Transform transform) {
+  const auto [begin, end] = detail::world_share(rt, rows.size());
+  struct RowAt {  // this rank's i-th row
+    const Rows<E>* rows;
+    std::size_t first;
+    std::span<E> operator[](std::size_t i) const { return (*rows)[first + i]; }
+  };
+  const detail::Transformed<RowAt, Transform> mapped{RowAt{&rows, begin}, &transform};
+  return detail::reduce_part(rt, mapped, end - begin, std::move(init), op);
+}
+
 /// Combines every rank's `value` with `op` (T, T -> T), in world rank order, so every
 /// rank gets the same bits: a partial result of one's own loop (k-means sums over
 /// lagoon::share) without raw MPI_Allreduce. Every rank's value travels to every rank
@@ -329,6 +382,18 @@ void for_each(const Runtime& rt, SharedArray<E>& array, F f) {
     for (auto i : share(rt, array.size())) f(data[i]);
   });
   detail::replica_of(array).exchange_shares(array.size(), sizeof(E));
+}
+
+/// Calls `f(row)` (a std::span over the row's elements) on this rank's share of the
+/// rows, then every node receives the rows the other nodes changed, as for_each on the
+/// elements does. @note collective over the world
+template <class E, class F>
+  requires(!std::is_const_v<E>)
+void for_each(const Runtime& rt, const Rows<E>& rows, F f) {
+  detail::agree(rt.world(), [&] {
+    for (auto i : share(rt, rows.size())) f(rows[i]);
+  });
+  detail::replica_of(rows.array()).exchange_shares(rows.size(), rows.row_size() * sizeof(E));
 }
 
 /// Calls `f(field)` on this rank's share of one column of a record array, then makes
