@@ -75,6 +75,20 @@ int main(int argc, char** argv) {
   auto h = lagoon::load_hdf5<Trade>(rt, "trades.h5", "/trades");
   lagoon::save_hdf5(big, "out.h5", "/x");            // collective MPI-IO, each node its rows
 
+  struct Sums { double sx[2]; double n[2]; };        // k-means style: per-centroid sums in a loop of one's own
+  Sums part{};
+  for (auto i : lagoon::share(rt, t.size())) {       // this rank's share of the world's items
+    const int c = t[i].qty > 3 ? 1 : 0;
+    part.sx[c] += t[i].price;
+    part.n[c] += 1;
+  }
+  Sums sums = lagoon::allreduce(rt, part, [](Sums x, const Sums& o) {   // every rank's, on every rank
+    for (int c : {0, 1}) x.sx[c] += o.sx[c], x.n[c] += o.n[c];
+    return x;
+  });
+  double squares = lagoon::transform_reduce(rt, g, 0.0, std::plus<>{}, [](double x) { return x * x; });
+  std::vector<double> per_rank = lagoon::gather(rt, part.n[1], 0);     // one value per rank, on rank 0
+
   lagoon::TaskPool pool(rt, store);                  // collective; tasks, like Ray's remote functions
   auto square = pool.define([](double x) { return x * x; });          // collective, same order everywhere
   auto sum = pool.define([](lagoon::ObjectView<double> x) { return std::reduce(x.begin(), x.end()); });
@@ -96,7 +110,9 @@ int main(int argc, char** argv) {
   if (rt.rank() == 0) store.free(ref);               // gone everywhere; later gets: ObjectFreed
   const bool ok = total == 49.5 * static_cast<double>(rows * cols) && v.size() == n && m.at("b") == 2 &&
                   store.get(sealed)[n - 1] == f(n - 1) && store.get(adopted)[1] == 2.0 && prices == 150.0 &&
-                  h[99].qty == 4 && y == 81.0 && z == static_cast<double>(n) && seen == rt.size() && keys == 1;
+                  h[99].qty == 4 && y == 81.0 && z == static_cast<double>(n) && seen == rt.size() && keys == 1 &&
+                  sums.n[1] == 100 && sums.sx[1] == 150.0 && squares > 0 &&
+                  (rt.rank() != 0 || per_rank.size() == static_cast<std::size_t>(rt.size()));
   lagoon::report(rt);                                // one line per node: PSS, arena, objects, fetches
   if (rt.rank() == 0) std::printf("tour: %s\n", ok ? "every result as expected: OK" : "MISMATCH");
   return ok ? 0 : 1;
