@@ -1,10 +1,8 @@
 // Boost.Serialization for the standard library's containers, so that an ObjectStore or
 // a SharedMap holds a std::map<std::string, std::vector<int>> (or any nesting of these)
-// with no include of the user's own. lagoon.hpp includes it; a program that includes
-// only object_store.hpp or shared_map.hpp includes this too, or Boost's header for each
-// container it stores (without it, Boost's error is "no member named 'serialize'" in
-// the container's type). Types of one's own still need a serialize() (or
-// BOOST_DESCRIBE_STRUCT and Shareable: no archive at all).
+// with no include of the user's own. object_store.hpp and shared_map.hpp (so lagoon.hpp)
+// include it. Types of one's own still need a serialize() (or, when Shareable, no
+// archive at all).
 #pragma once
 
 #include <boost/serialization/array.hpp>

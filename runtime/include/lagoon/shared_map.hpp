@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lagoon/detail/archive.hpp"
+#include "lagoon/serialization.hpp"  // the standard containers, so that they need no include of the user's
 #include "lagoon/detail/map_core.hpp"
 #include "lagoon/detail/type_name.hpp"
 #include "lagoon/runtime.hpp"
