@@ -212,6 +212,13 @@ void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm co
   check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm), "MPI_Allgather");
 }
 
+void bcast_string(std::string& text, int root, MPI_Comm comm) {
+  std::uint64_t length = text.size();
+  bcast_value(length, root, comm);
+  text.resize(static_cast<std::size_t>(length));
+  bcast_bytes(text.data(), text.size(), root, comm);
+}
+
 void gather_bytes(const void* mine, std::size_t bytes, void* all, int root, MPI_Comm comm) {
   const auto n = static_cast<int>(bytes);
   check(MPI_Gather(mine, n, MPI_BYTE, all, n, MPI_BYTE, root, comm), "MPI_Gather");

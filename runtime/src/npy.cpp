@@ -275,10 +275,7 @@ void write_npy(MPI_Comm world, const std::string& path, const Dtype& dtype, cons
       payload_offset = header.size();
     });
     mpi::bcast_value(payload_offset, 0, world);
-    std::uint64_t length = partial.size();
-    mpi::bcast_value(length, 0, world);
-    partial.resize(static_cast<std::size_t>(length));
-    mpi::bcast_bytes(partial.data(), partial.size(), 0, world);
+    mpi::bcast_string(partial, 0, world);
     agree(world, [&] {  // every rank its items
       if (count == 0) return;
       File file(partial, O_WRONLY, what);

@@ -94,13 +94,10 @@ Settings read_settings(MPI_Comm world, std::string shm_note) {
   settings.store_bytes = static_cast<std::size_t>(job[2]);
   settings.map_bytes = static_cast<std::size_t>(job[3]);
   settings.timeout_seconds = static_cast<int>(job[4]);
-  // The spill directory: rank 0's, sent as its length and its characters.
+  // The spill directory: rank 0's.
   std::string spill;
   if (const char* d = std::getenv("LAGOON_SPILL_DIR"); d != nullptr) spill = d;
-  unsigned long long spill_length = spill.size();
-  mpi::bcast_value(spill_length, 0, world);
-  spill.resize(static_cast<std::size_t>(spill_length));
-  mpi::bcast_bytes(spill.data(), spill.size(), 0, world);
+  mpi::bcast_string(spill, 0, world);
   while (spill.size() > 1 && spill.back() == '/') spill.pop_back();
   settings.spill_dir = spill.empty() ? SpillFiles::default_base() : spill;
   const char* dir = std::getenv(kOmpiShmDir);

@@ -124,6 +124,10 @@ void bcast_value(T& value, int root, MPI_Comm comm) {
   bcast_bytes(&value, sizeof value, root, comm);
 }
 
+/// `root`'s string on every rank of `comm` (its length, then its characters).
+/// @note collective over `comm`
+void bcast_string(std::string& text, int root, MPI_Comm comm);
+
 /// MPI_Allgather of `bytes` bytes from every rank into `all` (size() * bytes, in
 /// rank order). @note collective over `comm`
 void allgather_bytes(const void* mine, std::size_t bytes, void* all, MPI_Comm comm);
